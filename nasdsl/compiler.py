@@ -1,0 +1,1335 @@
+"""The compiler: a ``.nas`` program -> Space IR, and Space IR + genotype -> Architecture IR.
+
+One evaluator walks the definitions in two modes:
+
+* **explore** (at compile time) visits every option of every choice, registers
+  each decision with its domain and guard, and builds one networkx *template*
+  per network / cell / block use: a graph whose choice nodes still hold every
+  candidate.  This is what a supernet is built from.
+* **realize** follows one genotype, flattens the hierarchy and infers shapes,
+  producing the concrete :class:`~nasdsl.architecture.Architecture`.
+
+Both modes share every line that names a decision, so the names a genotype
+uses are the names exploring found.
+
+Template node kinds (attribute ``kind``):
+    input    index, name              a parameter of the definition
+    op       op, args                 a fixed primitive (``args`` may hold ``{"decision": name}``)
+    choice   decision, options        one of several ops / cells / paths
+    call     template, reduction      a cell or block instance (template = its template's key)
+    pick     decision, mode, k, each  an input choice; in-edges are the candidates
+    subset   decision, default        any subset of the in-edges
+    leaves                            the in-edges nothing else consumes
+    merge    mode (sum|concat) or decision
+    depth    decision                 in-edges are the ends of each repetition (port = depth)
+    output                            the definition's result
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import networkx as nx
+
+from . import ast, primitives
+from .decisions import Decision, Guard, HyperRange, InputChoice, OpChoice, ValueChoice
+from .errors import NasError, Span, did_you_mean
+from .grammar import parse
+
+MAX_NODES = 200_000
+MAX_LOOP = 100_000
+MAX_INT = 10 ** 15
+METRICS = ("params", "flops", "latency", "depth", "nodes")
+BUILTINS = ("sum", "concat", "dag", "cells")
+
+
+# ============================================================ program loading
+
+
+@dataclass
+class Program:
+    """Every definition reachable from one file, imports included."""
+
+    file: str
+    defs: dict[str, Any] = field(default_factory=dict)  # name -> ast.OpsDef | ast.CellDef | ast.NetworkDef
+    networks: list[str] = field(default_factory=list)  # in the root file, in order
+    modules: dict[str, ast.Module] = field(default_factory=dict)
+
+
+def packaged_spaces_dir() -> Path:
+    """The reference spaces: inside the installed package, or ``spaces/`` of a checkout."""
+    here = Path(__file__).resolve().parent
+    inside = here / "spaces"
+    return inside if inside.is_dir() else here.parent / "spaces"
+
+
+def load_program(path: str | Path | None = None, text: str | None = None, file: str | None = None) -> Program:
+    """Parse a file (or text) and everything it imports."""
+    if text is None:
+        if path is None:
+            raise ValueError("give a path or a text")
+        file = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise NasError(f"no such file '{path}'") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise NasError(f"cannot read '{path}': {e}") from None
+    file = file or (str(path) if path else "<string>")
+    prog = Program(file)
+    _load_into(prog, text, file, stack=[])
+    root = prog.modules[_key(file)]
+    prog.networks = [d.name for d in root.items if isinstance(d, ast.NetworkDef)]
+    return prog
+
+
+def _key(file: str) -> str:
+    try:
+        return str(Path(file).resolve())
+    except OSError:
+        return file
+
+
+def _load_into(prog: Program, text: str, file: str, stack: list[str]) -> None:
+    key = _key(file)
+    module = parse(text, file)
+    prog.modules[key] = module
+    for item in module.items:
+        if isinstance(item, ast.Import):
+            base = Path(file).parent if file not in ("<string>",) else Path.cwd()
+            target = (base / item.path)
+            if not target.is_file() and (packaged_spaces_dir() / item.path).is_file():
+                target = packaged_spaces_dir() / item.path
+            tkey = _key(str(target))
+            if tkey in stack or tkey == key:
+                chain = " -> ".join(Path(s).name for s in stack + [key, tkey])
+                raise NasError(f"circular import: {chain}", item.span)
+            if tkey in prog.modules:
+                continue
+            if not target.is_file():
+                raise NasError(f"import not found: '{item.path}' (looked in {base} and the reference spaces)", item.span)
+            try:
+                sub = target.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                raise NasError(f"cannot read import '{item.path}': {e}", item.span) from None
+            _load_into(prog, sub, str(target), stack + [key])
+    for item in module.items:
+        if isinstance(item, ast.Import):
+            continue
+        name = item.name
+        if name in prog.defs:
+            first = prog.defs[name].span
+            raise NasError(f"duplicate definition '{name}' (first defined at {first})", item.span)
+        if name in BUILTINS or primitives.get(name) is not None:
+            raise NasError(f"'{name}' is a built-in name and cannot be redefined", item.span)
+        prog.defs[name] = item
+
+
+# ============================================================ values
+
+
+@dataclass(frozen=True)
+class Tensor:
+    node: str
+    shape: tuple[int, ...] | None  # None while exploring
+    label: str  # how the source names it (for input choices)
+
+
+@dataclass(frozen=True)
+class CellRef:
+    """A cell, block or motif member usable as an op; ``prefix`` names its decisions."""
+
+    defn: ast.CellDef
+    prefix: str
+    text: str
+
+
+@dataclass
+class Option:
+    """One candidate of an op set: its text and what to apply."""
+
+    text: str
+    expr: Any  # ast expression, or a CellRef
+    env: dict
+
+
+@dataclass
+class OpSet:
+    options: list[Option]
+    span: Span
+    applied: tuple = ()  # (positional, keywords) given by calling the set: ``mb_ops(40, stride=2)``
+
+
+@dataclass
+class Family:
+    """A motif family (``motif m[6]``) or an indexed tensor family (``l[i] = ...``)."""
+
+    name: str
+    members: dict[int, Any]
+
+
+@dataclass
+class TensorList:
+    items: list[Tensor]
+
+
+# ============================================================ contexts
+
+
+@dataclass
+class Scope:
+    """Where the evaluator stands inside one definition instance."""
+
+    prefix: str  # decision-name prefix
+    env: dict[str, Any]
+    node_prefix: str  # architecture node-id prefix (realize)
+    graph: Optional[nx.DiGraph]  # the template being built (explore)
+    guard: Optional[Guard] = None
+    reduce_inputs: frozenset = frozenset()  # tensor nodes whose ops get stride 2
+    current: Optional[Tensor] = None
+    stmt: str = ""
+    counters: dict = field(default_factory=dict)
+    returned: Any = None
+    where: list = field(default_factory=list)
+    hps: list = field(default_factory=list)
+    input_shape: Optional[tuple[int, ...]] = None
+
+    def child(self, **kw: Any) -> "Scope":
+        base = dict(prefix=self.prefix, env=self.env, node_prefix=self.node_prefix, graph=self.graph,
+                    guard=self.guard, reduce_inputs=self.reduce_inputs, current=self.current,
+                    stmt=self.stmt, counters=self.counters)
+        base.update(kw)
+        return Scope(**base)
+
+
+def _join(*parts: str) -> str:
+    return ".".join(p for p in parts if p)
+
+
+# ============================================================ the evaluator
+
+
+class Evaluator:
+    def __init__(self, program: Program, params: dict[str, Any] | None, mode: str,
+                 genotype: dict[str, Any] | None = None, decisions: dict[str, Decision] | None = None,
+                 input_shape: tuple[int, ...] | None = None):
+        self.prog = program
+        self.mode = mode
+        self.exploring = mode == "explore"
+        self.params_override = dict(params or {})
+        self.genotype = genotype or {}
+        self.decisions: dict[str, Decision] = {} if decisions is None else decisions
+        self.templates: dict[str, nx.DiGraph] = {}
+        self.arch = nx.DiGraph()
+        self.order = 0
+        self.call_stack: list[str] = []
+        self.input_shape_override = input_shape
+        self.network_name = ""
+        self.constraints: list[dict[str, Any]] = []
+        self.hyper: dict[str, Any] = {}
+        self.input_shape: tuple[int, ...] | None = None
+        self.params: dict[str, Any] = {}
+
+    # ------------------------------------------------------------ entry
+    def run_network(self, name: str) -> Any:
+        net = self.prog.defs[name]
+        self.network_name = name
+        env = dict(self._global_env_cached())
+        known = {p.name for p in net.params}
+        for k in self.params_override:
+            if k not in known:
+                hint = did_you_mean(k, known)
+                raise NasError(f"network '{name}' has no parameter '{k}'" + (f"; {hint}" if hint else
+                               f" (its parameters: {', '.join(sorted(known)) or 'none'})"), net.span)
+        for p in net.params:
+            if p.name in self.params_override:
+                env[p.name] = self.params_override[p.name]
+            elif p.default is None:
+                raise NasError(f"network parameter '{p.name}' needs a default value", p.span)
+            else:
+                env[p.name] = self._value(p.default, Scope(name, env, "", None))
+            self.params[p.name] = env[p.name]
+        graph = nx.DiGraph(name=name, kind="network") if self.exploring else None
+        if graph is not None:
+            self.templates[name] = graph
+        scope = Scope(prefix=name, env=env, node_prefix="", graph=graph)
+        self._body(net.body, scope)
+        if scope.returned is None:
+            raise NasError(f"network '{name}' has no return statement", net.span)
+        out = self._as_tensor(scope.returned, net.span, "the network's result")
+        if self.exploring:
+            graph.add_node("output", kind="output")
+            graph.add_edge(out.node, "output", port=0)
+        else:
+            end = self._add("output", "output", [out], out.shape, net.span, scope)
+            live = nx.ancestors(self.arch, end.node) | {end.node}
+            self.arch.remove_nodes_from([n for n in list(self.arch) if n not in live and self.arch.nodes[n]["kind"] != "input"])
+        return out
+
+    def _global_env(self) -> dict[str, Any]:
+        env: dict[str, Any] = {}
+        for name, d in self.prog.defs.items():
+            if isinstance(d, ast.CellDef) and d.kind == "motif":
+                n = self._int(d.family, Scope(name, {}, "", None), "a motif family size")
+                if not 1 <= n <= 1000:
+                    raise NasError(f"motif family size must be between 1 and 1000; got {n}", d.family.span)
+                env[name] = Family(name, {i: CellRef(d, f"{name}[{i}]", f"{name}[{i}]") for i in range(n)})
+            elif isinstance(d, ast.CellDef):
+                env[name] = CellRef(d, name, name)
+            else:
+                env[name] = d
+        return env
+
+    # ------------------------------------------------------------ statements
+    def _body(self, stmts: Iterable[Any], scope: Scope) -> None:
+        for st in stmts:
+            if scope.returned is not None:
+                raise NasError("statement after return", st.span)
+            self._stmt(st, scope)
+
+    def _stmt(self, st: Any, scope: Scope) -> None:
+        if isinstance(st, ast.Assign):
+            if st.index is None:
+                label = st.target
+            else:
+                idx = self._int(st.index, scope, "an index")
+                label = f"{st.target}[{idx}]"
+            sub = scope.child(stmt=label, counters={})
+            value = self._expr(st.value, sub)
+            if isinstance(value, Tensor):
+                value = Tensor(value.node, value.shape, label)
+                scope.current = value
+            elif isinstance(value, TensorList):
+                raise NasError("an input choice gives several tensors: merge them with sum(...) or concat(...)", st.value.span)
+            self._bind(scope, st, value, label)
+        elif isinstance(st, ast.Return):
+            sub = scope.child(stmt="", counters={})
+            value = self._expr(st.value, sub)
+            if isinstance(value, TensorList):
+                raise NasError("an input choice gives several tensors: merge them with sum(...) or concat(...)", st.value.span)
+            scope.returned = value
+        elif isinstance(st, ast.For):
+            start = 0 if st.start is None else self._int(st.start, scope, "a range start")
+            stop = self._int(st.stop, scope, "a range end")
+            if stop - start > MAX_LOOP:
+                raise NasError(f"loop of {stop - start} iterations is too long (at most {MAX_LOOP})", st.span)
+            if st.var in scope.env and not isinstance(scope.env[st.var], int):
+                raise NasError(f"loop variable '{st.var}' hides another name", st.span)
+            for i in range(start, stop):
+                scope.env[st.var] = i
+                self._body(st.body, scope)
+                if scope.returned is not None:
+                    break
+            scope.env.pop(st.var, None)
+        elif isinstance(st, ast.If):
+            cond = self._value(st.cond, scope)
+            if not isinstance(cond, bool):
+                raise NasError(f"a condition must be true or false; got {cond!r}", st.cond.span)
+            self._body(st.then if cond else st.orelse, scope)
+        elif isinstance(st, ast.InputDecl):
+            if scope.prefix != self.network_name or scope.node_prefix:
+                raise NasError("'input' belongs in a network, not in a cell", st.span)
+            if scope.current is not None:
+                raise NasError("the network already has an input", st.span)
+            dims = tuple(self._int(d, scope, "an input dimension") for d in st.dims)
+            if not dims or any(d < 1 or d > 100_000 for d in dims):
+                raise NasError("input dimensions must be positive (and at most 100000)", st.span)
+            if self.input_shape_override is not None:
+                dims = tuple(self.input_shape_override)
+            self.input_shape = dims
+            t = self._add("input", "input", [], dims, st.span, scope) if not self.exploring else self._tnode("input", scope, kind="input", index=0, name="input")
+            scope.current = t
+            scope.env["input"] = t
+        elif isinstance(st, ast.Where):
+            if scope.node_prefix or scope.prefix != self.network_name:
+                raise NasError("'where' constraints belong in a network", st.span)
+            self.constraints.extend(self._constraint(st.cond))
+        elif isinstance(st, ast.Hp):
+            if scope.node_prefix or scope.prefix != self.network_name:
+                raise NasError("'hp' hyperparameters belong in a network", st.span)
+            self._hp(st, scope)
+        else:  # pragma: no cover - the grammar makes no other statement
+            raise NasError("unknown statement", getattr(st, "span", None))
+
+    def _bind(self, scope: Scope, st: ast.Assign, value: Any, label: str) -> None:
+        locs = scope.env.setdefault("__locals__", set())
+        if st.index is None:
+            if st.target in locs:
+                raise NasError(f"duplicate name '{st.target}': it is already defined in this body", st.span)
+            if st.target in self.prog.defs or primitives.get(st.target) or st.target in BUILTINS:
+                raise NasError(f"'{st.target}' already names an op or definition", st.span)
+            locs.add(st.target)
+            scope.env[st.target] = value
+            return
+        fam = scope.env.get(st.target)
+        if fam is None:
+            if st.target in self.prog.defs or primitives.get(st.target):
+                raise NasError(f"'{st.target}' already names an op or definition", st.span)
+            fam = Family(st.target, {})
+            scope.env[st.target] = fam
+            locs.add(st.target)
+        if not isinstance(fam, Family) or st.target not in locs:
+            raise NasError(f"'{st.target}' is not an indexed name", st.span)
+        idx = int(label[len(st.target) + 1:-1])
+        if idx in fam.members:
+            raise NasError(f"duplicate name '{label}': it is already defined in this body", st.span)
+        fam.members[idx] = value
+
+    def _constraint(self, cond: Any) -> list[dict[str, Any]]:
+        if isinstance(cond, ast.BoolOp) and cond.op == "and":
+            return self._constraint(cond.left) + self._constraint(cond.right)
+        if isinstance(cond, ast.Compare) and cond.op != "in" and isinstance(cond.left, ast.Name) and isinstance(cond.right, ast.Number):
+            metric = cond.left.id
+            if metric not in METRICS:
+                hint = did_you_mean(metric, METRICS)
+                raise NasError(f"unknown metric '{metric}' in constraint" + (f"; {hint}" if hint else f" (known: {', '.join(METRICS)})"), cond.left.span)
+            return [{"metric": metric, "op": cond.op, "value": cond.right.value, "text": str(cond), "where": str(cond.span)}]
+        raise NasError("a constraint compares a metric with a number, e.g. 'where params < 5M'; join several with 'and'", cond.span)
+
+    def _hp(self, st: ast.Hp, scope: Scope) -> None:
+        name = _join(self.network_name, st.name)
+        dom = st.domain
+        where = str(st.span)
+        if isinstance(dom, ast.ValueSet):
+            vals = self._set_values(dom, scope)
+            dec: Decision = ValueChoice(name, where, scope.guard, options=tuple(vals))
+            dec.arch = False
+        elif isinstance(dom, ast.Call) and dom.func in ("uniform", "loguniform", "int") and len(dom.args) == 2 and not any(a.name for a in dom.args):
+            lo, hi = (self._value(a.value, scope) for a in dom.args)
+            if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (lo, hi)) or not lo < hi:
+                raise NasError(f"{dom.func}(low, high) needs two numbers with low < high", dom.span)
+            if dom.func == "loguniform" and lo <= 0:
+                raise NasError("loguniform needs a positive lower bound", dom.span)
+            if dom.func == "int" and not (isinstance(lo, int) and isinstance(hi, int)):
+                raise NasError("int(low, high) needs integer bounds", dom.span)
+            dec = HyperRange(name, where, scope.guard, low=lo, high=hi, log=dom.func == "loguniform", integer=dom.func == "int")
+        else:
+            raise NasError("a hyperparameter is {a, b, ...}, uniform(lo, hi), loguniform(lo, hi) or int(lo, hi)", dom.span)
+        self._register(dec, st.span)
+        self.hyper[st.name] = self._decided(name, dec)
+
+    # ------------------------------------------------------------ decisions
+    def _name(self, scope: Scope, suffix: str) -> str:
+        n = scope.counters.get(suffix, 0) + 1
+        scope.counters[suffix] = n
+        return _join(scope.prefix, scope.stmt, suffix if n == 1 else f"{suffix}_{n}")
+
+    def _register(self, dec: Decision, span: Span) -> Decision:
+        if not self.exploring:
+            known = self.decisions.get(dec.name)
+            if known is None:  # pragma: no cover - explore and realize name alike
+                raise NasError(f"internal: decision '{dec.name}' was not found while exploring", span)
+            return known
+        old = self.decisions.get(dec.name)
+        if old is not None:
+            if old.describe() != dec.describe():
+                raise NasError(f"decision '{dec.name}' is made twice with different options ({old.describe()} vs "
+                               f"{dec.describe()}); if a cell is used with different arguments, declare it as a block", span)
+            return old
+        self.decisions[dec.name] = dec
+        return dec
+
+    def _decided(self, name: str, dec: Decision) -> Any:
+        """The value of a decision: the genotype's when realizing, the first option when exploring."""
+        if self.exploring:
+            return dec.default()
+        return self.genotype[name]
+
+    # ------------------------------------------------------------ graph building
+    def _nid(self, scope: Scope, base: str) -> str:
+        nid = _join(scope.node_prefix, scope.stmt, base) or base
+        g = scope.graph if self.exploring else self.arch
+        if nid in g:
+            i = 2
+            while f"{nid}#{i}" in g:
+                i += 1
+            nid = f"{nid}#{i}"
+        return nid
+
+    def _tnode(self, base: str, scope: Scope, **attrs: Any) -> Tensor:
+        nid = self._nid(scope, base)
+        scope.graph.add_node(nid, **attrs)
+        return Tensor(nid, None, base)
+
+    def _tedges(self, scope: Scope, srcs: list[Tensor], dst: str) -> None:
+        for p, s in enumerate(srcs):
+            scope.graph.add_edge(s.node, dst, port=p)
+
+    def _add(self, idbase: str, kind: str, inputs: list[Tensor], shape: tuple[int, ...], span: Span, scope: Scope, **attrs: Any) -> Tensor:
+        if self.arch.number_of_nodes() >= MAX_NODES:
+            raise NasError(f"the architecture has more than {MAX_NODES} nodes", span)
+        nid = self._nid(scope, idbase)
+        self.order += 1
+        self.arch.add_node(nid, kind=kind, shape=list(shape), span=str(span), order=self.order, **attrs)
+        for p, t in enumerate(inputs):
+            self.arch.add_edge(t.node, nid, port=p)
+        return Tensor(nid, tuple(shape), nid)
+
+    # ------------------------------------------------------------ values (numbers, names)
+    def _value(self, e: Any, scope: Scope) -> Any:
+        """Evaluate an expression that must not be a tensor: numbers, names, lists, sets."""
+        v = self._expr(e, scope, want_value=True)
+        return v
+
+    def _int(self, e: Any, scope: Scope, what: str) -> int:
+        v = self._value(e, scope)
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise NasError(f"{what} must be an integer; got {_describe(v)}", e.span)
+        return v
+
+    def _set_values(self, e: ast.ValueSet, scope: Scope) -> list[Any]:
+        vals = []
+        for item in e.items:
+            if isinstance(item, ast.Name) and item.id not in scope.env:
+                vals.append(item.id)  # a bare word: {sum, concat}, {sgd, adam}
+                continue
+            v = self._value(item, scope)
+            if not isinstance(v, (int, float, str)) or isinstance(v, bool):
+                raise NasError(f"a value choice holds numbers or words; got {_describe(v)}", item.span)
+            vals.append(v)
+        if not vals:
+            raise NasError("empty choice", e.span)
+        if len(set(map(repr, vals))) != len(vals):
+            raise NasError("a value choice lists the same value twice", e.span)
+        return vals
+
+    def _arith(self, e: ast.BinOp, scope: Scope) -> Any:
+        a = self._value(e.left, scope)
+        b = self._value(e.right, scope)
+        for v, side in ((a, e.left), (b, e.right)):
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                raise NasError(f"'{e.op}' needs numbers; got {_describe(v)}", side.span)
+        if e.op in "/%" and b == 0:
+            raise NasError("division by zero", e.span)
+        if e.op == "+":
+            r = a + b
+        elif e.op == "-":
+            r = a - b
+        elif e.op == "*":
+            r = a * b
+        elif e.op == "/":
+            r = a // b if isinstance(a, int) and isinstance(b, int) else a / b
+        else:
+            r = a % b
+        if isinstance(r, int) and abs(r) > MAX_INT:
+            raise NasError(f"number too large ({MAX_INT} at most)", e.span)
+        if isinstance(r, float) and not math.isfinite(r):
+            raise NasError("number is not finite", e.span)
+        return r
+
+    # ------------------------------------------------------------ expressions
+    def _expr(self, e: Any, scope: Scope, want_value: bool = False) -> Any:
+        if isinstance(e, ast.Number):
+            return e.value
+        if isinstance(e, ast.String):
+            return e.value
+        if isinstance(e, ast.BinOp):
+            return self._arith(e, scope)
+        if isinstance(e, ast.Neg):
+            v = self._value(e.operand, scope)
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                raise NasError(f"'-' needs a number; got {_describe(v)}", e.span)
+            return -v
+        if isinstance(e, ast.Not):
+            v = self._value(e.operand, scope)
+            if not isinstance(v, bool):
+                raise NasError("'not' needs a condition", e.span)
+            return not v
+        if isinstance(e, ast.BoolOp):
+            a = self._value(e.left, scope)
+            b = self._value(e.right, scope)
+            if not isinstance(a, bool) or not isinstance(b, bool):
+                raise NasError(f"'{e.op}' joins conditions", e.span)
+            return (a and b) if e.op == "and" else (a or b)
+        if isinstance(e, ast.Compare):
+            return self._compare(e, scope)
+        if isinstance(e, ast.ListExpr):
+            return [self._expr(i, scope, want_value) for i in e.items]
+        if isinstance(e, ast.ValueSet):
+            raise NasError("a value choice {...} can only be an argument of an op or a repeat count", e.span)
+        if want_value:
+            if isinstance(e, ast.Name):
+                return self._lookup(e, scope)
+            if isinstance(e, ast.Index):
+                return self._index(e, scope)
+            if isinstance(e, ast.Alias):
+                return self._alias(e, scope)
+        return self._tensor_expr(e, scope)
+
+    def _compare(self, e: ast.Compare, scope: Scope) -> bool:
+        a = self._value(e.left, scope)
+        b = self._value(e.right, scope)
+        if e.op == "in":
+            if not isinstance(b, list):
+                raise NasError("'in' needs a list on its right", e.right.span)
+            return a in b
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b)):
+            if e.op in ("==", "!=") and isinstance(a, str) and isinstance(b, str):
+                return (a == b) == (e.op == "==")
+            raise NasError(f"'{e.op}' compares numbers", e.span)
+        return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b, "==": a == b, "!=": a != b}[e.op]
+
+    def _lookup(self, e: ast.Name, scope: Scope) -> Any:
+        if e.id in scope.env and e.id != "__locals__":
+            return scope.env[e.id]
+        prim = primitives.get(e.id)
+        if prim is not None:
+            return prim
+        if e.id in BUILTINS:
+            raise NasError(f"'{e.id}' must be called: {e.id}(...)", e.span)
+        names = [n for n in scope.env if n != "__locals__"] + primitives.names()
+        hint = did_you_mean(e.id, names)
+        what = "op or name"
+        raise NasError(f"unknown {what} '{e.id}'" + (f"; {hint}" if hint else ""), e.span)
+
+    def _index(self, e: ast.Index, scope: Scope) -> Any:
+        fam = scope.env.get(e.base)
+        if fam is None:
+            hint = did_you_mean(e.base, [n for n in scope.env if n != "__locals__"])
+            raise NasError(f"undefined name '{e.base}'" + (f"; {hint}" if hint else ""), e.span)
+        if not isinstance(fam, Family):
+            raise NasError(f"'{e.base}' is not indexed", e.span)
+        i = self._int(e.index, scope, "an index")
+        if i not in fam.members:
+            have = sorted(fam.members)
+            rng = f"{have[0]}..{have[-1]}" if have else "none yet"
+            raise NasError(f"'{e.base}[{i}]' is not defined (defined: {rng})", e.span)
+        return fam.members[i]
+
+    def _alias(self, e: ast.Alias, scope: Scope) -> CellRef:
+        ref = scope.env.get(e.name)
+        if not isinstance(ref, CellRef):
+            raise NasError(f"'{e.name}' is not a cell; only cells can be copied with 'as'", e.span)
+        if e.alias in self.prog.defs or e.alias in scope.env:
+            raise NasError(f"'{e.alias}' already names something; pick another name for the copy", e.span)
+        return CellRef(ref.defn, e.alias, e.alias)
+
+    # ------------------------------------------------------------ tensors
+    def _as_tensor(self, v: Any, span: Span, what: str) -> Tensor:
+        if isinstance(v, Tensor):
+            return v
+        raise NasError(f"{what} must be a tensor; got {_describe(v)}", span)
+
+    def _current(self, scope: Scope, span: Span) -> Tensor:
+        if scope.current is None:
+            raise NasError("no input to apply this to: start the chain with a tensor (or declare 'input [C, H, W]' in the network)", span)
+        return scope.current
+
+    def _tensor_expr(self, e: Any, scope: Scope) -> Any:
+        """A tensor-valued expression (or a list of tensors from an input choice)."""
+        if isinstance(e, ast.Chain):
+            head, rest = e.items[0], e.items[1:]
+            val = self._source(head, scope)
+            for item in rest:
+                t = self._as_tensor(val, item.span, "the input of '->'")
+                val = self._apply(item, t, scope)
+            return val
+        return self._source(e, scope)
+
+    def _source(self, e: Any, scope: Scope) -> Any:
+        """The head of a chain: a tensor, or an op applied to the current tensor."""
+        if isinstance(e, ast.Name):
+            v = self._lookup(e, scope)
+            if isinstance(v, (Tensor, int, float, str, list, TensorList)):
+                return v
+            return self._apply(e, self._current(scope, e.span), scope)
+        if isinstance(e, ast.Index):
+            v = self._index(e, scope)
+            if isinstance(v, Tensor):
+                return v
+            return self._apply(e, self._current(scope, e.span), scope)
+        if isinstance(e, ast.Slice):
+            return TensorList(self._slice(e, scope))
+        if isinstance(e, ast.Call):
+            if e.func in ("sum", "concat"):
+                return self._merge(e, scope)
+            if e.func == "cells":
+                return self._cells(e, scope)
+            target = scope.env.get(e.func)
+            if isinstance(target, CellRef):
+                params = target.defn.params
+                if len(e.args) == len(params):
+                    return self._call_cell(target, [], e, scope)
+            return self._apply(e, self._current(scope, e.span), scope)
+        if isinstance(e, (ast.OneOf, ast.Repeat, ast.Alias)):
+            return self._apply(e, self._current(scope, e.span), scope)
+        if isinstance(e, ast.Pick):
+            return self._pick(e, scope)
+        if isinstance(e, ast.Subset):
+            return self._subset(e, scope)
+        if isinstance(e, ast.Leaves):
+            return self._leaves(e, scope)
+        if isinstance(e, ast.Chain):
+            return self._tensor_expr(e, scope)
+        return self._expr(e, scope, want_value=True)
+
+    def _slice(self, e: ast.Slice, scope: Scope) -> list[Tensor]:
+        fam = scope.env.get(e.base)
+        if fam is None and e.hi is not None:
+            lo = 0 if e.lo is None else self._int(e.lo, scope, "a slice start")
+            if self._int(e.hi, scope, "a slice end") <= lo:
+                return []  # l[0:0] before l[0] exists: nothing yet
+        if not isinstance(fam, Family):
+            raise NasError(f"'{e.base}' is not an indexed name", e.span)
+        lo = 0 if e.lo is None else self._int(e.lo, scope, "a slice start")
+        hi = (max(fam.members) + 1 if fam.members else 0) if e.hi is None else self._int(e.hi, scope, "a slice end")
+        out = []
+        for i in range(lo, hi):
+            if i not in fam.members:
+                raise NasError(f"'{e.base}[{i}]' is not defined", e.span)
+            v = fam.members[i]
+            if not isinstance(v, Tensor):
+                raise NasError(f"'{e.base}[{i}]' is not a tensor", e.span)
+            out.append(Tensor(v.node, v.shape, f"{e.base}[{i}]"))
+        return out
+
+    def _tensor_list(self, e: Any, scope: Scope, what: str) -> list[Tensor]:
+        """Candidates of an input choice: ``[a, b, l[2]]``, ``l[0:i]`` or a mix."""
+        if isinstance(e, ast.Slice):
+            return self._slice(e, scope)
+        if not isinstance(e, ast.ListExpr):
+            raise NasError(f"{what}s are a list: [a, b, ...] or a slice like l[0:i]", e.span)
+        out: list[Tensor] = []
+        for item in e.items:
+            if isinstance(item, ast.Slice):
+                out.extend(self._slice(item, scope))
+                continue
+            if isinstance(item, ast.Name):
+                v, label = self._lookup(item, scope), item.id
+            elif isinstance(item, ast.Index):
+                v = self._index(item, scope)
+                label = f"{item.base}[{self._int(item.index, scope, 'an index')}]"
+            else:
+                raise NasError(f"each {what} is the name of a tensor", item.span)
+            t = self._as_tensor(v, item.span, f"each {what}")
+            out.append(Tensor(t.node, t.shape, label))
+        labels = [t.label for t in out]
+        if len(set(labels)) != len(labels):
+            raise NasError(f"the same input is listed twice among the {what}s", e.span)
+        return out
+
+    # ------------------------------------------------------------ op application
+    def _apply(self, item: Any, x: Tensor, scope: Scope) -> Tensor:
+        """Apply an op-like chain element (op, op set, cell, repeat, dag, path) to ``x``."""
+        if isinstance(item, ast.Chain):
+            for sub in item.items:
+                x = self._apply(sub, x, scope)
+            return x
+        if isinstance(item, ast.Name):
+            v = self._lookup(item, scope)
+            return self._apply_value(v, item, x, scope, (), {})
+        if isinstance(item, ast.Index):
+            v = self._index(item, scope)
+            return self._apply_value(v, item, x, scope, (), {})
+        if isinstance(item, ast.Alias):
+            return self._apply_value(self._alias(item, scope), item, x, scope, (), {})
+        if isinstance(item, ast.OneOf):
+            return self._choose(self._opset(item.options, scope), item, x, scope)
+        if isinstance(item, ast.Repeat):
+            return self._repeat(item, x, scope)
+        if isinstance(item, ast.Call):
+            if item.func == "dag":
+                return self._dag(item, x, scope)
+            if item.func in ("sum", "concat"):
+                raise NasError(f"{item.func}(...) merges tensors; it cannot follow '->'", item.span)
+            if item.func == "cells":
+                raise NasError("cells(...) starts from the current tensor; it cannot follow '->'", item.span)
+            target = self._lookup(ast.Name(item.func, item.span), scope)
+            pos, kw = [], {}
+            for a in item.args:
+                if a.name is None:
+                    pos.append(a)
+                else:
+                    if a.name in kw:
+                        raise NasError(f"argument '{a.name}' given twice", a.span)
+                    kw[a.name] = a
+            return self._apply_value(target, item, x, scope, tuple(pos), kw)
+        raise NasError(f"this cannot be applied to a tensor: '{item}'", item.span)
+
+    def _apply_value(self, v: Any, item: Any, x: Tensor, scope: Scope, pos: tuple, kw: dict) -> Tensor:
+        if isinstance(v, primitives.Primitive):
+            return self._prim(v, item, x, scope, pos, kw)
+        if isinstance(v, CellRef):
+            if isinstance(item, ast.Call):
+                return self._call_cell(v, [x], item, scope)
+            return self._call_cell(v, [x], ast.Call(v.text, (), item.span), scope)
+        if isinstance(v, ast.OpsDef):
+            ops = self._opset(ast.Name(v.name, item.span), scope)
+            if pos:
+                raise NasError(f"op set '{v.name}' takes keyword arguments (like channels=, stride=), "
+                               "given to every op that has them", item.span)
+            ops.applied = ((), {k: self._value(a.value, scope) for k, a in kw.items()})
+            return self._choose(ops, item, x, scope)
+        if isinstance(v, Family) and v.members and all(isinstance(m, CellRef) for m in v.members.values()):
+            ops = self._opset(ast.Name(v.name, item.span), scope)
+            return self._choose(ops, item, x, scope)
+        if isinstance(v, Tensor):
+            raise NasError(f"'{item}' is a tensor, not an op; a tensor can only start a chain", item.span)
+        raise NasError(f"'{item}' is not an op; got {_describe(v)}", item.span)
+
+    def _args(self, pos: tuple, kw: dict, scope: Scope, opname: str) -> tuple[list[Any], dict[str, Any]]:
+        """Evaluate op arguments; a ``{a, b}`` argument is a value decision named after the argument."""
+        out_pos, out_kw = [], {}
+        prim = primitives.get(opname)
+        names = prim.param_names() if prim else []
+        for i, a in enumerate(pos):
+            out_pos.append(self._arg_value(a.value, scope, names[i] if i < len(names) else None, a))
+        for k, a in kw.items():
+            out_kw[k] = self._arg_value(a.value, scope, k, a)
+        return out_pos, out_kw
+
+    def _arg_value(self, e: Any, scope: Scope, name: str | None, a: ast.Arg) -> Any:
+        if isinstance(e, ast.ValueSet):
+            vals = self._set_values(e, scope)
+            dname = self._name(scope, name or "value")
+            dec = self._register(ValueChoice(dname, str(e.span), scope.guard, options=tuple(vals)), e.span)
+            return self._decided(dname, dec)
+        v = self._value(e, scope)
+        if isinstance(v, (Tensor, TensorList)):
+            raise NasError("an op's arguments are numbers, not tensors", e.span)
+        return v
+
+    def _stride_for(self, x: Tensor, scope: Scope) -> int:
+        return 2 if x.node in scope.reduce_inputs else 1
+
+    def _prim(self, prim: primitives.Primitive, item: Any, x: Tensor, scope: Scope, pos: tuple, kw: dict,
+              applied: tuple = ()) -> Tensor:
+        p_vals, k_vals = self._args(pos, kw, scope, prim.name)
+        if applied:
+            for k, v in applied[1].items():
+                if k in k_vals:
+                    raise NasError(f"argument '{k}' of op '{prim.name}' given twice", item.span)
+                if k in prim.param_names():
+                    k_vals[k] = v
+        try:
+            args = primitives.bind(prim, p_vals, k_vals)
+        except ValueError as err:
+            raise NasError(str(err), item.span) from None
+        names = prim.param_names()
+        explicit = "stride" in k_vals or ("stride" in names and len(p_vals) > names.index("stride"))
+        if "stride" in names and not explicit and x.node in scope.reduce_inputs:
+            args["stride"] = 2  # an op on a reduction cell's input
+        if self.exploring:
+            t = self._tnode(prim.name, scope, kind="op", op=prim.name, args=dict(args))
+            scope.graph.add_edge(x.node, t.node, port=0)
+            return t
+        op, base = prim.name, prim.canonical
+        if base == "skip_connect" and args.get("stride", 1) == 2:
+            prim = primitives.get("factorized_reduce")
+            op, base, args = "factorized_reduce", "factorized_reduce", {"channels": x.shape[0]}
+        if args.get("channels") == primitives.SAME:
+            args["channels"] = x.shape[0] if x.shape else args["channels"]
+        try:
+            shape = primitives.infer(prim, args, x.shape)
+        except primitives.ShapeError as err:
+            raise NasError(f"{err}", item.span) from None
+        return self._add(op, "op", [x], shape, item.span, scope, op=op, base=base, args=args)
+
+    # ------------------------------------------------------------ op sets and choices
+    def _opset(self, e: Any, scope: Scope) -> OpSet:
+        """Options from an op-set name, a family name, or an inline list of ops / cells / paths."""
+        options: list[Option] = []
+
+        def add(item: Any, env: dict) -> None:
+            if isinstance(item, ast.Name) and item.id in env and isinstance(env[item.id], ast.OpsDef):
+                for sub in env[item.id].items:
+                    add(sub, self._global_env_cached())
+                return
+            if isinstance(item, ast.Name) and item.id in env and isinstance(env[item.id], Family):
+                fam = env[item.id]
+                if not all(isinstance(m, CellRef) for m in fam.members.values()):
+                    raise NasError(f"'{item.id}' holds tensors, not ops", item.span)
+                for m in fam.members.values():
+                    options.append(Option(m.text, m, env))
+                return
+            if isinstance(item, ast.Index):
+                v = self._index(item, scope.child(env=env))
+                if isinstance(v, CellRef):
+                    options.append(Option(v.text, v, env))
+                    return
+                raise NasError(f"'{item}' is not an op", item.span)
+            if isinstance(item, ast.Name):
+                if item.id not in env and primitives.get(item.id) is None:
+                    self._lookup(item, scope.child(env=env))  # raises with a did-you-mean
+                v = env.get(item.id)
+                if isinstance(v, (Tensor, int, float, str)):
+                    raise NasError(f"'{item.id}' is not an op", item.span)
+            elif isinstance(item, ast.Call):
+                if item.func not in env and primitives.get(item.func) is None:
+                    self._lookup(ast.Name(item.func, item.span), scope.child(env=env))
+            elif not isinstance(item, (ast.Chain, ast.Alias, ast.Repeat, ast.OneOf)):
+                raise NasError(f"'{item}' is not an op", item.span)
+            options.append(Option(str(item), item, env))
+
+        if isinstance(e, ast.ListExpr):
+            for item in e.items:
+                add(item, scope.env)
+        elif isinstance(e, ast.Name):
+            v = self._lookup(e, scope)
+            if isinstance(v, ast.OpsDef):
+                for item in v.items:
+                    add(item, self._global_env_cached())
+            elif isinstance(v, Family):
+                add(e, scope.env)
+            else:
+                raise NasError(f"'{e.id}' is not an op set", e.span)
+        else:
+            raise NasError("'one of' takes an op set name or a list of ops", e.span)
+        if not options:
+            raise NasError("empty choice: the op set has no ops", e.span)
+        texts = [o.text for o in options]
+        dup = next((t for t in texts if texts.count(t) > 1), None)
+        if dup:
+            raise NasError(f"op '{dup}' appears twice in the choice", e.span)
+        return OpSet(options, e.span)
+
+    _genv: dict | None = None
+
+    def _global_env_cached(self) -> dict:
+        if self._genv is None:
+            self._genv = self._global_env()
+        return self._genv
+
+    def _choose(self, ops: OpSet, item: Any, x: Tensor, scope: Scope, dname: str | None = None) -> Tensor:
+        """An op choice on ``x``: one decision over the options."""
+        if len(ops.options) == 1 and dname is None:
+            return self._option(ops.options[0], ops, item, x, scope)
+        dname = dname or self._name(scope, "op")
+        dec = self._register(OpChoice(dname, str(item.span), scope.guard, options=tuple(o.text for o in ops.options)), item.span)
+        if self.exploring:
+            node = self._tnode("choice", scope, kind="choice", decision=dname, options=[o.text for o in ops.options])
+            scope.graph.add_edge(x.node, node.node, port=0)
+            for i, o in enumerate(ops.options):
+                inner = self._option_scope(scope, dname, i, o, graph=nx.DiGraph())
+                src = self._tnode("in", inner, kind="input", index=0)
+                self._option(o, ops, item, src, inner)
+            return node
+        chosen = self._decided(dname, dec)
+        i, o = next((i, o) for i, o in enumerate(ops.options) if o.text == chosen)
+        return self._option(o, ops, item, x, self._option_scope(scope, dname, i, o))
+
+    def _option_scope(self, scope: Scope, dname: str, i: int, o: Option, graph: Any = None) -> Scope:
+        """Where option ``i`` of decision ``dname`` is evaluated: its own decision names, active only when chosen."""
+        return scope.child(prefix=f"{dname}[{i}]", stmt="", counters={}, guard=Guard(dname, "==", o.text),
+                           node_prefix=_join(scope.node_prefix, scope.stmt), graph=graph if graph is not None else scope.graph)
+
+    def _option(self, o: Option, ops: OpSet, item: Any, x: Tensor, scope: Scope) -> Tensor:
+        if isinstance(o.expr, CellRef):
+            return self._call_cell(o.expr, [x], ast.Call(o.text, (), getattr(item, "span", ops.span)), scope)
+        env_scope = scope if o.env is scope.env else scope.child(env=o.env)
+        e = o.expr
+        if isinstance(e, ast.Name):
+            v = self._lookup(e, env_scope)
+            if isinstance(v, primitives.Primitive):
+                return self._prim(v, e, x, env_scope, (), {}, ops.applied)
+            return self._apply_value(v, e, x, env_scope, (), {})
+        if isinstance(e, ast.Call):
+            v = self._lookup(ast.Name(e.func, e.span), env_scope)
+            if isinstance(v, primitives.Primitive):
+                pos = tuple(a for a in e.args if a.name is None)
+                kw = {a.name: a for a in e.args if a.name is not None}
+                return self._prim(v, e, x, env_scope, pos, kw, ops.applied)
+        return self._apply(e, x, env_scope)
+
+    # ------------------------------------------------------------ cells
+    def _call_cell(self, ref: CellRef, pre: list[Tensor], call: ast.Call, scope: Scope, reduction: bool = False) -> Tensor:
+        d = ref.defn
+        if ref.prefix in self.call_stack or d.name in [s.split("[")[0] for s in self.call_stack]:
+            chain = " -> ".join(self.call_stack + [ref.prefix])
+            raise NasError(f"cycle: cell '{d.name}' uses itself ({chain})", call.span)
+        if len(self.call_stack) > 50:
+            raise NasError("cells nest more than 50 deep", call.span)
+        args = list(pre) + [None] * len(call.args)
+        for i, a in enumerate(call.args):
+            if a.name is not None:
+                raise NasError(f"a cell takes positional arguments; '{a.name}=' is not allowed here", a.span)
+            v = self._expr(a.value, scope, want_value=True) if not isinstance(a.value, (ast.Chain, ast.Call, ast.Pick)) else self._tensor_expr(a.value, scope)
+            if isinstance(v, TensorList):
+                raise NasError("a cell argument must be one tensor", a.span)
+            args[len(pre) + i] = v
+        if len(args) != len(d.params):
+            raise NasError(f"{d.kind} '{ref.text}' takes {len(d.params)} argument{'s' if len(d.params) != 1 else ''} "
+                           f"({', '.join(p.name for p in d.params)}); {len(args)} given", call.span)
+        if not args or not isinstance(args[0], Tensor):
+            raise NasError(f"the first argument of {d.kind} '{ref.text}' must be a tensor", call.span)
+        env = dict(self._global_env_cached())
+        locs: set = set()
+        tensors = []
+        for p, v in zip(d.params, args):
+            if p.name in env and not isinstance(env[p.name], (int, float)):
+                pass
+            env[p.name] = Tensor(v.node, v.shape, p.name) if isinstance(v, Tensor) else v
+            locs.add(p.name)
+            if isinstance(v, Tensor):
+                tensors.append(env[p.name])
+        env["__locals__"] = locs
+        if d.kind == "block":
+            prefix = _join(scope.prefix, scope.stmt) if scope.prefix != ref.text else scope.prefix
+            guard = scope.guard
+        else:
+            prefix, guard = ref.prefix, None
+        node_prefix = _join(scope.node_prefix, scope.stmt) or ref.text
+        self.call_stack.append(ref.prefix)
+        try:
+            if self.exploring:
+                key = prefix if d.kind == "block" else ref.prefix
+                sig = tuple(v for v in args if not isinstance(v, Tensor))
+                tkey = key if not sig else f"{key}{list(sig)}"
+                node = self._tnode(ref.text, scope, kind="call", template=tkey, reduction=reduction)
+                self._tedges(scope, [v for v in args if isinstance(v, Tensor)], node.node)
+                if tkey not in self.templates:
+                    g = nx.DiGraph(name=tkey, kind=d.kind)
+                    self.templates[tkey] = g
+                    inner = Scope(prefix, env, node_prefix, g, guard)
+                    for i, t in enumerate(tensors):
+                        g.add_node(t.node, kind="input", index=i, name=t.label)
+                        env[t.label] = Tensor(t.node, None, t.label)
+                    inner.current = env[tensors[0].label] if tensors else None
+                    self._body(d.body, inner)
+                    out = self._cell_result(inner, d, call)
+                    g.add_node("output", kind="output")
+                    g.add_edge(out.node, "output", port=0)
+                return node
+            inner = Scope(prefix, env, node_prefix, None, guard,
+                          reduce_inputs=frozenset(t.node for t in tensors) if reduction else frozenset())
+            inner.current = tensors[0]
+            self._body(d.body, inner)
+            return self._cell_result(inner, d, call)
+        finally:
+            self.call_stack.pop()
+
+    def _cell_result(self, inner: Scope, d: ast.CellDef, call: ast.Call) -> Tensor:
+        if inner.returned is None:
+            raise NasError(f"{d.kind} '{d.name}' has no return statement", d.span)
+        return self._as_tensor(inner.returned, d.span, f"the result of {d.kind} '{d.name}'")
+
+    def _cells(self, e: ast.Call, scope: Scope) -> Tensor:
+        """``cells(n, normal=A, reduce=B, reduce_at=[...], channels=C)``: a DARTS/NASNet stack.
+
+        Each cell takes the outputs of the two cells before it (or, for a
+        one-input cell, of the one before), preprocessed to the cell's channels
+        (ReLU-conv1x1-BN, or factorized reduction after a reduction cell); the
+        channels double at each reduction cell, whose ops on its inputs run at stride 2.
+        """
+        pos = [a for a in e.args if a.name is None]
+        kw = {a.name: a for a in e.args if a.name is not None}
+        allowed = {"normal", "reduce", "reduce_at", "channels"}
+        for k, a in kw.items():
+            if k not in allowed:
+                raise NasError(f"cells(...) has no argument '{k}' (its arguments: n, {', '.join(sorted(allowed))})", a.span)
+        if len(pos) != 1:
+            raise NasError("cells(...) takes the number of cells as its one positional argument", e.span)
+        for k in ("normal", "channels"):
+            if k not in kw:
+                raise NasError(f"cells(...) needs '{k}='", e.span)
+        n = self._int(pos[0].value, scope, "the number of cells")
+        if not 1 <= n <= 1000:
+            raise NasError("the number of cells must be between 1 and 1000", pos[0].span)
+        C = self._int(kw["channels"].value, scope, "channels")
+        if C < 1:
+            raise NasError("channels must be positive", kw["channels"].span)
+        normal = self._value(kw["normal"].value, scope)
+        reduce = self._value(kw["reduce"].value, scope) if "reduce" in kw else normal
+        for name, ref in (("normal", normal), ("reduce", reduce)):
+            if not isinstance(ref, CellRef):
+                raise NasError(f"cells(...): '{name}' must be a cell; got {_describe(ref)}", kw.get(name, kw["normal"]).span)
+        at = self._value(kw["reduce_at"].value, scope) if "reduce_at" in kw else []
+        if not isinstance(at, list) or not all(isinstance(i, int) for i in at):
+            raise NasError("reduce_at is a list of cell indices", kw["reduce_at"].span)
+        nin = len(normal.defn.params)
+        if nin not in (1, 2) or len(reduce.defn.params) != nin:
+            raise NasError("cells(...) stacks cells of one or two inputs (both cells alike)", e.span)
+        x = self._current(scope, e.span)
+        s0 = s1 = x
+        prev_red = False
+        c_curr = C
+        base_stmt = scope.stmt
+        for i in range(n):
+            red = i in at
+            if red:
+                c_curr *= 2
+            ref = reduce if red else normal
+            cell_scope = scope.child(stmt=_join(base_stmt, f"{i}"), counters={})
+            if nin == 2:
+                p0 = self._prim(primitives.get("factorized_reduce" if prev_red else "relu_conv_bn"), e, s0,
+                                cell_scope.child(stmt=_join(cell_scope.stmt, "pre0"), reduce_inputs=frozenset()),
+                                (), {}, ((), {"channels": c_curr}))
+                p1 = self._prim(primitives.get("relu_conv_bn"), e, s1,
+                                cell_scope.child(stmt=_join(cell_scope.stmt, "pre1"), reduce_inputs=frozenset()),
+                                (), {}, ((), {"channels": c_curr}))
+                ins = [p0, p1]
+            else:
+                ins = [s1]
+            out = self._call_cell(ref, ins, ast.Call(ref.text, (), e.span), cell_scope, reduction=red)
+            s0, s1 = s1, out
+            prev_red = red
+        return s1
+
+    # ------------------------------------------------------------ merges and input choices
+    def _merge(self, e: ast.Call, scope: Scope) -> Tensor:
+        """``sum(...)`` / ``concat(...)`` of tensors and input choices; ``mode={sum, concat}`` makes it a decision."""
+        mode: Any = e.func
+        dname = None
+        inputs: list[Tensor] = []
+        for a in e.args:
+            if a.name == "mode":
+                if not isinstance(a.value, ast.ValueSet):
+                    raise NasError("mode= takes a choice like {sum, concat}", a.span)
+                vals = self._set_values(a.value, scope)
+                bad = [v for v in vals if v not in ("sum", "concat")]
+                if bad:
+                    raise NasError(f"merge mode must be sum or concat; got {bad[0]!r}", a.span)
+                dname = self._name(scope, "merge")
+                dec = self._register(ValueChoice(dname, str(a.span), scope.guard, options=tuple(vals), role="merge"), a.span)
+                mode = self._decided(dname, dec)
+                continue
+            if a.name is not None:
+                raise NasError(f"{e.func}(...) takes tensors (and mode={{sum, concat}}); '{a.name}=' is not one", a.span)
+            v = self._tensor_expr(a.value, scope)
+            if isinstance(v, TensorList):
+                inputs.extend(v.items)
+            elif isinstance(v, Tensor):
+                inputs.append(v)
+            else:
+                raise NasError(f"{e.func}(...) merges tensors; got {_describe(v)}", a.span)
+        if not inputs:
+            raise NasError(f"{e.func}(...) has nothing to merge", e.span)
+        if self.exploring:
+            node = self._tnode(e.func, scope, kind="merge", mode=None if dname else mode, decision=dname)
+            self._tedges(scope, inputs, node.node)
+            return node
+        return self._merge_tensors(mode, inputs, e, scope)
+
+    def _is_zero(self, t: Tensor) -> bool:
+        a = self.arch.nodes[t.node]
+        return a.get("kind") == "op" and a.get("base") == "none"
+
+    def _align(self, ts: list[Tensor], e: Any, scope: Scope) -> list[Tensor]:
+        """Reduce larger feature maps to the smallest size by factorized reduction (as ENAS and DARTS do)."""
+        spatial = [t.shape[1:] for t in ts]
+        if len(set(spatial)) == 1 or any(len(s) != 2 for s in spatial):
+            return ts
+        target = min(spatial)
+        out = []
+        fr = primitives.get("factorized_reduce")
+        for t in ts:
+            while t.shape[1:] != target:
+                if t.shape[1] <= target[0] or t.shape[2] <= target[1]:
+                    raise NasError(f"cannot merge feature maps of sizes {[list(s) for s in spatial]}", e.span)
+                t = self._prim(fr, e, t, scope.child(reduce_inputs=frozenset()), (), {})
+            out.append(t)
+        return out
+
+    def _pick(self, e: ast.Pick, scope: Scope) -> TensorList:
+        cands = self._tensor_list(e.candidates, scope, "candidate input")
+        k = self._int(e.k, scope, "the number of inputs to pick")
+        if not cands:
+            raise NasError("empty choice: no candidate inputs", e.candidates.span)
+        if k < 1:
+            raise NasError("pick at least 1 input", e.k.span)
+        if not e.independent and k > len(cands):
+            raise NasError(f"cannot pick {k} different inputs out of {len(cands)}", e.span)
+        if e.independent and k > 64:
+            raise NasError("pick at most 64 independent inputs", e.span)
+        labels = tuple(t.label for t in cands)
+        dname = self._name(scope, "inputs")
+        n = scope.counters["inputs"]
+        op_names = tuple(_join(scope.prefix, scope.stmt, f"op{s}" if n == 1 else f"op{s}_{n}") for s in range(k)) if e.each is not None else ()
+        mode = "independent" if e.independent else "distinct"
+        # registered even when k == n (one way to pick): the genotype keeps the order of the inputs
+        dec = self._register(InputChoice(dname, str(e.span), scope.guard, candidates=labels, k=k, mode=mode, each=op_names), e.span)
+        ops = self._opset(e.each, scope) if e.each is not None else None
+        if self.exploring:
+            node = self._tnode("pick", scope, kind="pick", decision=dname, mode=mode, k=k,
+                               each=list(op_names), options=[o.text for o in ops.options] if ops else [])
+            self._tedges(scope, cands, node.node)
+            for s, oname in enumerate(op_names):
+                odec = OpChoice(oname, str(e.each.span), scope.guard, options=tuple(o.text for o in ops.options))
+                self._register(odec, e.each.span)
+                for i, o in enumerate(ops.options):  # register what the options themselves decide
+                    inner = self._option_scope(scope.child(stmt=_join(scope.stmt, oname.rsplit(".", 1)[-1])), oname, i, o, graph=nx.DiGraph())
+                    src = self._tnode("in", inner, kind="input", index=0)
+                    self._option(o, ops, e.each, src, inner)
+            return TensorList([node])
+        chosen = self._decided(dname, dec)
+        by_label = {t.label: t for t in cands}
+        picked = [by_label[c] for c in chosen]
+        if ops is None:
+            return TensorList(picked)
+        out = []
+        for s, t in enumerate(picked):
+            oname = op_names[s]
+            self._register(OpChoice(oname, str(e.each.span), scope.guard, options=tuple(o.text for o in ops.options)), e.each.span)
+            text = self._decided(oname, None)
+            i, o = next((i, o) for i, o in enumerate(ops.options) if o.text == text)
+            sub = scope.child(stmt=_join(scope.stmt, oname.rsplit(".", 1)[-1]))
+            out.append(self._option(o, ops, e.each, t, self._option_scope(sub, oname, i, o)))
+        return TensorList(out)
+
+    def _subset(self, e: ast.Subset, scope: Scope) -> TensorList:
+        cands = self._tensor_list(e.candidates, scope, "candidate input")
+        default = None
+        if e.default is not None:
+            default = self._as_tensor(self._source(e.default, scope), e.default.span, "the default input")
+        if not cands:
+            return TensorList([default] if default is not None else [])
+        if len(cands) > 62:
+            raise NasError("any subset of more than 62 inputs is not supported", e.span)
+        dname = self._name(scope, "inputs")
+        dec = self._register(InputChoice(dname, str(e.span), scope.guard, candidates=tuple(t.label for t in cands), mode="subset"), e.span)
+        if self.exploring:
+            node = self._tnode("subset", scope, kind="subset", decision=dname)
+            self._tedges(scope, cands + ([default] if default is not None else []), node.node)
+            return TensorList([node])
+        chosen = set(self._decided(dname, dec))
+        picked = [t for t in cands if t.label in chosen]
+        if not picked and default is not None:
+            picked = [default]
+        return TensorList(picked)
+
+    def _leaves(self, e: ast.Leaves, scope: Scope) -> TensorList:
+        cands = self._tensor_list(e.candidates, scope, "candidate")
+        if not cands:
+            raise NasError("empty choice: 'leaves of' an empty list", e.span)
+        if self.exploring:
+            node = self._tnode("leaves", scope, kind="leaves")
+            self._tedges(scope, cands, node.node)
+            return TensorList([node])
+        out = [t for t in cands if self.arch.out_degree(t.node) == 0]
+        return TensorList(out or [cands[-1]])
+
+    # ------------------------------------------------------------ repeat and dag
+    def _repeat(self, e: ast.Repeat, x: Tensor, scope: Scope) -> Tensor:
+        if isinstance(e.count, ast.ValueSet):
+            vals = self._set_values(e.count, scope)
+            if not all(isinstance(v, int) and 0 <= v <= 1000 for v in vals):
+                raise NasError("a depth choice holds integers between 0 and 1000", e.count.span)
+            dname = self._name(scope, "depth")
+            dec = self._register(ValueChoice(dname, str(e.count.span), scope.guard, options=tuple(vals), role="depth"), e.count.span)
+            lo, hi = min(vals), max(vals)
+            depth = self._decided(dname, dec)
+        else:
+            n = self._int(e.count, scope, "a repeat count")
+            if not 0 <= n <= 1000:
+                raise NasError("a repeat count is between 0 and 1000", e.count.span)
+            dname, lo, hi, depth = None, n, n, n
+        nrep = scope.counters.get("repeat", 0) + 1
+        scope.counters["repeat"] = nrep
+        tag = "" if nrep == 1 else f"r{nrep}"
+        ends: dict[int, Tensor] = {0: x}
+        t = x
+        last = hi if self.exploring else depth
+        for r in range(last):
+            guard = Guard(dname, ">=", r + 1) if dname and r >= lo else scope.guard
+            rep = scope.child(stmt=_join(scope.stmt, tag) + f"[{r}]", counters={}, guard=guard, current=t)
+            t = self._apply(e.body, t, rep)
+            ends[r + 1] = t
+        if self.exploring and dname:
+            node = self._tnode("depth", scope, kind="depth", decision=dname)
+            for v in vals:
+                scope.graph.add_edge(ends[v].node, node.node, port=v)
+            return node
+        return t
+
+    def _dag(self, e: ast.Call, x: Tensor, scope: Scope) -> Tensor:
+        """``dag(nodes=n, edge=OPS)``: node 0 is the input; node j sums an op choice on every edge i -> j."""
+        kw = {}
+        for a in e.args:
+            if a.name is None:
+                raise NasError("dag(...) takes keyword arguments: nodes=, edge=, merge=", a.span)
+            kw[a.name] = a
+        for k in kw:
+            if k not in ("nodes", "edge", "merge"):
+                raise NasError(f"dag(...) has no argument '{k}' (its arguments: nodes, edge, merge)", kw[k].span)
+        if "nodes" not in kw or "edge" not in kw:
+            raise NasError("dag(...) needs nodes= and edge=", e.span)
+        n = self._int(kw["nodes"].value, scope, "the number of dag nodes")
+        if not 2 <= n <= 64:
+            raise NasError("a dag has between 2 and 64 nodes", kw["nodes"].span)
+        merge = "sum"
+        if "merge" in kw:
+            m = kw["merge"].value
+            if not (isinstance(m, ast.Name) and m.id in ("sum", "concat")):
+                raise NasError("merge= is sum or concat", kw["merge"].span)
+            merge = m.id
+        ops = self._opset(kw["edge"].value, scope)
+        nodes = [x]
+        for j in range(1, n):
+            ins = []
+            for i in range(j):
+                dname = _join(scope.prefix, scope.stmt, f"e{i}_{j}")
+                sub = scope.child(stmt=_join(scope.stmt, f"e{i}_{j}"), counters={})
+                ins.append(self._choose(ops, kw["edge"].value, nodes[i], sub, dname=dname))
+            call = ast.Call(merge, tuple(), e.span)
+            sub = scope.child(stmt=_join(scope.stmt, f"node{j}"), counters={})
+            if self.exploring:
+                node = self._tnode(merge, sub, kind="merge", mode=merge)
+                self._tedges(sub, ins, node.node)
+                nodes.append(node)
+            else:
+                nodes.append(self._merge_tensors(merge, ins, call, sub))
+        return nodes[-1]
+
+    def _merge_tensors(self, mode: str, inputs: list[Tensor], e: Any, scope: Scope) -> Tensor:
+        live = [t for t in inputs if not self._is_zero(t)]
+        if not live:
+            return inputs[0]
+        if len(live) == 1:
+            return live[0]
+        live = self._align(live, e, scope)
+        shapes = [t.shape for t in live]
+        if mode == "sum":
+            if len(set(shapes)) != 1:
+                raise NasError(f"cannot sum tensors of shapes {', '.join(str(list(s)) for s in shapes)}", e.span)
+            shape = shapes[0]
+        else:
+            shape = (sum(s[0] for s in shapes),) + shapes[0][1:]
+        return self._add(mode, mode, live, shape, e.span, scope)
+
+
+def _describe(v: Any) -> str:
+    if isinstance(v, bool):
+        return "a condition"
+    if isinstance(v, int):
+        return f"the integer {v}"
+    if isinstance(v, float):
+        return f"the number {v}"
+    if isinstance(v, str):
+        return f"the word '{v}'"
+    if isinstance(v, Tensor):
+        return f"the tensor '{v.label}'"
+    if isinstance(v, TensorList):
+        return "a list of tensors"
+    if isinstance(v, CellRef):
+        return f"the {v.defn.kind} '{v.text}'"
+    if isinstance(v, primitives.Primitive):
+        return f"the op '{v.name}'"
+    if isinstance(v, ast.OpsDef):
+        return f"the op set '{v.name}'"
+    if isinstance(v, ast.NetworkDef):
+        return f"the network '{v.name}'"
+    if isinstance(v, Family):
+        return f"the family '{v.name}'"
+    if isinstance(v, list):
+        return "a list"
+    return type(v).__name__
+
+
+def guarded(fn):
+    """Turn a RecursionError from pathological nesting into a located error."""
+    def wrapper(*a, **kw):
+        limit = sys.getrecursionlimit()
+        try:
+            sys.setrecursionlimit(max(limit, 5000))
+            return fn(*a, **kw)
+        except RecursionError:
+            raise NasError("the file nests too deeply to compile") from None
+        finally:
+            sys.setrecursionlimit(limit)
+    wrapper.__doc__ = fn.__doc__
+    wrapper.__name__ = fn.__name__
+    return wrapper

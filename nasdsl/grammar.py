@@ -1,0 +1,302 @@
+"""Parsing: ``.nas`` text -> :mod:`nasdsl.ast`, with the project's own errors."""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from . import ast
+from .errors import NasError, Span
+
+MAX_SOURCE_BYTES = 2_000_000
+
+
+def grammar_text() -> str:
+    """The text of ``nas.lark``: shipped inside the package, or beside it in a checkout."""
+    packaged = resources.files("nasdsl").joinpath("grammars/nas.lark")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parent.parent / "grammars" / "nas.lark").read_text(encoding="utf-8")
+
+
+@functools.cache
+def parser() -> Lark:
+    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+
+_TOKEN_WORDS = {
+    "NAME": "a name", "NUMBER": "a number", "STRING": "a quoted path", "LPAR": "'('", "RPAR": "')'",
+    "LSQB": "'['", "RSQB": "']'", "LBRACE": "'{'", "RBRACE": "'}'", "COMMA": "','", "EQUAL": "'='",
+    "SLICE_COLON": "':'", "COMP_OP": "a comparison", "ADD_OP": "'+' or '-'", "MUL_OP": "'*', '/' or '%'",
+    "__ANON_0": "'->'", "MINUS": "'-'", "$END": "end of file",
+}
+
+
+def _words(expected: set[str]) -> str:
+    names = []
+    for t in sorted(expected):
+        if t in _TOKEN_WORDS:
+            names.append(_TOKEN_WORDS[t])
+        else:
+            try:
+                pattern = parser().get_terminal(t).pattern
+                names.append(f"'{pattern.value}'" if pattern.type == "str" else t.lower())
+            except Exception:  # a terminal lark made up: show its name
+                names.append(t.lower())
+    names = sorted(set(names))
+    if len(names) > 8:
+        names = names[:8] + ["..."]
+    return ", ".join(names)
+
+
+def _token_text(tok: Token) -> str:
+    if tok.type == "$END":
+        return "end of file"
+    return f"'{tok.value}'"
+
+
+def parse(text: str, file: str = "<string>") -> ast.Module:
+    """Parse ``.nas`` source into a :class:`nasdsl.ast.Module`.
+
+    Raises:
+        NasError: on any syntax error, located at ``file:line:col``.
+    """
+    if len(text) > MAX_SOURCE_BYTES:
+        raise NasError(f"file is larger than {MAX_SOURCE_BYTES} bytes", Span(file, 1, 1, 1, text[:200]))
+    try:
+        tree = parser().parse(text)
+    except UnexpectedInput as e:
+        raise _syntax_error(e, text, file) from None
+    try:
+        items = _Builder(file, text).transform(tree)
+    except VisitError as e:
+        if isinstance(e.orig_exc, NasError):
+            raise e.orig_exc from None
+        raise
+    return ast.Module(tuple(items), file=file)
+
+
+def _syntax_error(e: UnexpectedInput, text: str, file: str) -> NasError:
+    line = getattr(e, "line", None)
+    col = getattr(e, "column", None)
+    if isinstance(e, UnexpectedEOF) or line is None or line < 0:
+        lines = text.splitlines() or [""]
+        line, col = len(lines), len(lines[-1]) + 1
+        msg = "unexpected end of file"
+        expected = getattr(e, "expected", None)
+        if expected:
+            msg += f"; expected {_words(set(expected))}"
+        return NasError(msg, Span(file, line, col, 1, text))
+    if isinstance(e, UnexpectedCharacters):
+        ch = text[e.pos_in_stream] if 0 <= e.pos_in_stream < len(text) else "?"
+        return NasError(f"unexpected character {ch!r}", Span(file, line, col, 1, text))
+    if isinstance(e, UnexpectedToken):
+        tok = e.token
+        if tok.type == "$END":
+            lines = text.splitlines() or [""]
+            return NasError(
+                f"unexpected end of file; expected {_words(e.expected)}",
+                Span(file, len(lines), len(lines[-1]) + 1, 1, text),
+            )
+        return NasError(
+            f"unexpected {_token_text(tok)}; expected {_words(e.expected)}",
+            Span(file, line, col, max(1, len(str(tok.value))), text),
+        )
+    return NasError("syntax error", Span(file, line, col, 1, text))
+
+
+def _number(text: str) -> int | float:
+    mult = {"K": 1_000, "M": 1_000_000, "G": 1_000_000_000}.get(text[-1], 1)
+    body = text[:-1] if mult != 1 else text
+    if any(c in body for c in ".eE"):
+        value = float(body) * mult
+        return int(value) if mult != 1 and value == int(value) else value
+    return int(body) * mult
+
+
+class _Family:
+    def __init__(self, expr):
+        self.expr = expr
+
+
+@v_args(meta=True, inline=True)
+class _Builder(Transformer):
+    """Lark tree -> frozen AST dataclasses. Builds only; checks nothing."""
+
+    def __init__(self, file: str, text: str):
+        super().__init__()
+        self.file = file
+        self.text = text
+
+    def _span(self, meta) -> Span:
+        if getattr(meta, "empty", True):
+            return Span(self.file, 1, 1, 1, self.text)
+        length = meta.end_pos - meta.start_pos if meta.end_line == meta.line else 1
+        return Span(self.file, meta.line, meta.column, max(1, length), self.text)
+
+    def _tspan(self, tok: Token) -> Span:
+        return Span(self.file, tok.line, tok.column, max(1, len(tok.value)), self.text)
+
+    # definitions
+    def start(self, meta, *items):
+        return list(items)
+
+    def import_def(self, meta, path):
+        return ast.Import(path.value[1:-1], self._span(meta))
+
+    def ops_def(self, meta, name, lst):
+        return ast.OpsDef(str(name), lst.items, self._span(meta))
+
+    def cell_kind(self, meta, tok):
+        return str(tok)
+
+    def family(self, meta, expr):
+        return _Family(expr)
+
+    def param_list(self, meta, *params):
+        return tuple(params)
+
+    def param(self, meta, name, default=None):
+        return ast.Param(str(name), default, self._span(meta))
+
+    def body(self, meta, *stmts):
+        return tuple(stmts)
+
+    def cell_def(self, meta, kind, name, *rest):
+        rest_l = list(rest)
+        body = rest_l.pop()
+        family = None
+        if rest_l and isinstance(rest_l[0], _Family):
+            family = rest_l.pop(0).expr
+        params = rest_l[0] if rest_l else ()
+        return ast.CellDef(kind, str(name), family, params, body, self._span(meta))
+
+    def network_def(self, meta, name, *rest):
+        body = rest[-1]
+        params = rest[0] if len(rest) == 2 else ()
+        return ast.NetworkDef(str(name), params, body, self._span(meta))
+
+    # statements
+    def assign(self, meta, name, *rest):
+        if len(rest) == 2:
+            return ast.Assign(str(name), rest[0], rest[1], self._span(meta))
+        return ast.Assign(str(name), None, rest[0], self._span(meta))
+
+    def return_stmt(self, meta, value):
+        return ast.Return(value, self._span(meta))
+
+    def for_stmt(self, meta, var, *rest):
+        body = rest[-1]
+        if len(rest) == 3:
+            return ast.For(str(var), rest[0], rest[1], body, self._span(meta))
+        return ast.For(str(var), None, rest[0], body, self._span(meta))
+
+    def if_stmt(self, meta, cond, then, orelse=()):
+        if isinstance(orelse, ast.If):
+            orelse = (orelse,)
+        return ast.If(cond, then, orelse, self._span(meta))
+
+    def input_stmt(self, meta, lst):
+        return ast.InputDecl(lst.items, self._span(meta))
+
+    def where_stmt(self, meta, cond):
+        return ast.Where(cond, self._span(meta))
+
+    def hp_stmt(self, meta, name, domain):
+        return ast.Hp(str(name), domain, self._span(meta))
+
+    # expressions
+    def or_op(self, meta, a, b):
+        return ast.BoolOp("or", a, b, self._span(meta))
+
+    def and_op(self, meta, a, b):
+        return ast.BoolOp("and", a, b, self._span(meta))
+
+    def not_op(self, meta, a):
+        return ast.Not(a, self._span(meta))
+
+    def compare(self, meta, a, op, b):
+        return ast.Compare(str(op), a, b, self._span(meta))
+
+    def contains(self, meta, a, b):
+        return ast.Compare("in", a, b, self._span(meta))
+
+    def binop(self, meta, a, op, b):
+        return ast.BinOp(str(op), a, b, self._span(meta))
+
+    def neg(self, meta, a):
+        return ast.Neg(a, self._span(meta))
+
+    def chain(self, meta, a, b):
+        items = a.items if isinstance(a, ast.Chain) else (a,)
+        return ast.Chain(items + (b,), self._span(meta))
+
+    def number(self, meta, tok):
+        try:
+            value = _number(str(tok))
+        except (ValueError, OverflowError):
+            raise NasError(f"bad number '{tok}'", self._tspan(tok)) from None
+        return ast.Number(value, str(tok), self._tspan(tok))
+
+    def string(self, meta, tok):
+        return ast.String(tok.value[1:-1], self._tspan(tok))
+
+    def name(self, meta, tok):
+        return ast.Name(str(tok), self._tspan(tok))
+
+    def index(self, meta, name, expr):
+        return ast.Index(str(name), expr, self._span(meta))
+
+    def slice(self, meta, name, *rest):
+        lo = hi = None
+        seen_colon = False
+        for r in rest:
+            if isinstance(r, Token) and r.type == "SLICE_COLON":
+                seen_colon = True
+            elif seen_colon:
+                hi = r
+            else:
+                lo = r
+        return ast.Slice(str(name), lo, hi, self._span(meta))
+
+    def call(self, meta, name, args=()):
+        return ast.Call(str(name), tuple(args), self._span(meta))
+
+    def arg_list(self, meta, *args):
+        return tuple(a if isinstance(a, ast.Arg) else ast.Arg(None, a, getattr(a, "span", self._span(meta))) for a in args)
+
+    def kwarg(self, meta, name, value):
+        return ast.Arg(str(name), value, self._span(meta))
+
+    def alias(self, meta, name, alias):
+        return ast.Alias(str(name), str(alias), self._span(meta))
+
+    def list_lit(self, meta, *items):
+        return ast.ListExpr(tuple(items), self._span(meta))
+
+    def value_set(self, meta, *items):
+        return ast.ValueSet(tuple(items), self._span(meta))
+
+    def one_of(self, meta, options):
+        return ast.OneOf(options, self._span(meta))
+
+    def pick_mode(self, meta, tok):
+        return "independently"
+
+    def pick(self, meta, k, candidates, *rest):
+        independent = bool(rest) and rest[0] == "independently"
+        each = rest[-1] if rest and rest[-1] != "independently" else None
+        return ast.Pick(k, candidates, independent, each, self._span(meta))
+
+    def subset(self, meta, candidates, default=None):
+        return ast.Subset(candidates, default, self._span(meta))
+
+    def leaves(self, meta, candidates):
+        return ast.Leaves(candidates, self._span(meta))
+
+    def repeat(self, meta, count, body):
+        return ast.Repeat(count, body, self._span(meta))
