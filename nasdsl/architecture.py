@@ -139,8 +139,9 @@ class Architecture:
 
         Each node hashes its kind, op and arguments with the hashes of its inputs;
         ``sum`` and ``concat`` inputs are sorted (the order of a sum does not matter
-        and a channel permutation is absorbed by the layers that follow).  Nodes that
-        do not reach the output do not count; node names do not count.
+        and a channel permutation is absorbed by the layers that follow), and an
+        identity op is the tensor it passes on.  Nodes that do not reach the output
+        do not count; node names do not count.
         """
         g = self.graph
         out = self.output_node
@@ -151,6 +152,9 @@ class Architecture:
                 continue
             a = g.nodes[n]
             ins = [h[u] for u in self.inputs_of(n)]
+            if a["kind"] == "op" and a.get("base") == "skip_connect":
+                h[n] = ins[0]  # an identity computes nothing: x and skip(x) are the same tensor
+                continue
             if a["kind"] in ("sum", "concat"):
                 ins.sort()
             label = [a["kind"], a.get("base") or a.get("op"), sorted((a.get("args") or {}).items()), list(a["shape"]), ins]
@@ -159,34 +163,43 @@ class Architecture:
 
 
 def lint(arch: Architecture) -> None:
-    """Check the Architecture IR's invariants; raise ArchitectureError naming the first broken one."""
+    """Check the Architecture IR's invariants; raise ArchitectureError naming the first broken one.
+
+    Acyclic; one input and one output; known node kinds; input ports 0..n-1;
+    every shape valid and equal to what the node's op or merge gives its inputs.
+    """
     g = arch.graph
     if not isinstance(g, nx.DiGraph) or g.is_multigraph():
         raise ArchitectureError("the graph must be a networkx DiGraph")
-    if not nx.is_directed_acyclic_graph(g):
-        cycle = nx.find_cycle(g)
-        raise ArchitectureError(f"the graph has a cycle: {' -> '.join(u for u, _ in cycle)}")
-    outputs = [n for n, k in g.nodes(data="kind") if k == "output"]
-    inputs = [n for n, k in g.nodes(data="kind") if k == "input"]
+    nodes = g.nodes
+    outputs = [n for n, a in nodes.items() if a.get("kind") == "output"]
+    inputs = [n for n, a in nodes.items() if a.get("kind") == "input"]
     if len(outputs) != 1:
         raise ArchitectureError(f"the graph must have exactly one output node; it has {len(outputs)}")
     if len(inputs) != 1:
         raise ArchitectureError(f"the graph must have exactly one input node; it has {len(inputs)}")
-    for n, a in g.nodes(data=True):
+    try:
+        order = list(nx.topological_sort(g))
+    except nx.NetworkXUnfeasible:
+        cycle = nx.find_cycle(g)
+        raise ArchitectureError(f"the graph has a cycle: {' -> '.join(u for u, _ in cycle)}") from None
+    for n in order:
+        a = nodes[n]
         kind = a.get("kind")
         if kind not in KINDS:
             raise ArchitectureError(f"node '{n}' has unknown kind {kind!r}; known: {', '.join(KINDS)}")
-        if not isinstance(a.get("shape"), (list, tuple)) or not a["shape"] or not all(isinstance(x, int) and x > 0 for x in a["shape"]):
+        shape = a.get("shape")
+        if not isinstance(shape, (list, tuple)) or not shape or not all(isinstance(x, int) and x > 0 for x in shape):
             raise ArchitectureError(f"node '{n}' has no valid shape")
-        preds = list(g.in_edges(n, data="port"))
-        ports = sorted(p for _, _, p in preds)
-        if ports != list(range(len(preds))):
-            raise ArchitectureError(f"node '{n}' has input ports {ports}; expected 0..{len(preds) - 1}")
-        shapes = [tuple(g.nodes[u]["shape"]) for u in arch.inputs_of(n)]
+        preds = sorted((p.get("port", -1), u) for u, p in g.pred[n].items())
+        if [p for p, _ in preds] != list(range(len(preds))):
+            raise ArchitectureError(f"node '{n}' has input ports {[p for p, _ in preds]}; expected 0..{len(preds) - 1}")
+        shapes = [tuple(nodes[u]["shape"]) for _, u in preds]
         if kind == "input":
             if preds:
                 raise ArchitectureError(f"input node '{n}' has inputs")
-        elif kind == "op":
+            continue
+        if kind == "op":
             if len(preds) != 1:
                 raise ArchitectureError(f"op node '{n}' must have one input; it has {len(preds)}")
             prim = primitives.get(a.get("op", ""))
@@ -196,8 +209,6 @@ def lint(arch: Architecture) -> None:
                 expect = primitives.infer(prim, a.get("args", {}), shapes[0])
             except primitives.ShapeError as e:
                 raise ArchitectureError(f"op node '{n}': {e}") from None
-            if tuple(a["shape"]) != expect:
-                raise ArchitectureError(f"op node '{n}' has shape {list(a['shape'])}; its op gives {list(expect)}")
         elif kind in ("sum", "concat"):
             if not preds:
                 raise ArchitectureError(f"{kind} node '{n}' has no inputs")
@@ -206,17 +217,15 @@ def lint(arch: Architecture) -> None:
             if kind == "sum" and len(set(shapes)) != 1:
                 raise ArchitectureError(f"sum node '{n}' adds different shapes {[list(s) for s in shapes]}")
             expect = shapes[0] if kind == "sum" else (sum(s[0] for s in shapes),) + shapes[0][1:]
-            if tuple(a["shape"]) != expect:
-                raise ArchitectureError(f"{kind} node '{n}' has shape {list(a['shape'])}; expected {list(expect)}")
-        elif kind == "output":
+        else:  # output
             if len(preds) != 1:
                 raise ArchitectureError(f"output node '{n}' must have one input")
-            if tuple(a["shape"]) != shapes[0]:
-                raise ArchitectureError(f"output node '{n}' shape differs from its input")
-    out = outputs[0]
-    if g.out_degree(out):
-        raise ArchitectureError("the output node feeds other nodes")
-    if not nx.has_path(g, inputs[0], out):
+            if g.out_degree(n):
+                raise ArchitectureError("the output node feeds other nodes")
+            expect = shapes[0]
+        if tuple(shape) != tuple(expect):
+            raise ArchitectureError(f"{kind} node '{n}' has shape {list(shape)}; expected {list(expect)}")
+    if inputs[0] not in nx.ancestors(g, outputs[0]):
         raise ArchitectureError("the output does not depend on the input")
 
 

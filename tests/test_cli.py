@@ -1,0 +1,74 @@
+"""The command line, run as a user runs it: a subprocess, exit codes, stdout and stderr."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from .conftest import DARTS_V2, ROOT, SPACES_DIR
+
+
+def nasdsl(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nasdsl", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def test_count_prints_the_exact_integer_last():
+    r = nasdsl("count", str(SPACES_DIR / "darts.nas"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "1076746950455072400"
+
+
+def test_check_all_reference_spaces():
+    r = nasdsl("check", *sorted(str(p) for p in SPACES_DIR.glob("*.nas")))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("ok: ") == len(list(SPACES_DIR.glob("*.nas")))
+
+
+def test_check_reports_errors_without_a_traceback(tmp_path):
+    bad = tmp_path / "bad.nas"
+    bad.write_text("ops o = [sep_conv3x3]\nnetwork n() {\n    input [3, 8, 8]\n    x = o\n    return x\n}\n")
+    r = nasdsl("check", str(bad))
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    first = r.stderr.splitlines()[0]
+    assert first.startswith(f"{bad}:1:10: error: unknown op") and "did you mean 'sep_conv_3x3'" in first
+    assert "^" in r.stderr
+
+
+def test_sample_is_repeatable_json_lines():
+    a = nasdsl("sample", "spaces/nasbench201.nas", "-n", "3", "--seed", "4")
+    b = nasdsl("sample", "spaces/nasbench201.nas", "-n", "3", "--seed", "4")
+    assert a.returncode == 0 and a.stdout == b.stdout
+    lines = a.stdout.strip().splitlines()
+    assert len(lines) == 3
+    assert all(set(json.loads(x)) == {f"nb201_cell.e{i}_{j}" for j in range(1, 4) for i in range(j)} for x in lines)
+
+
+def test_show_decisions_and_architecture():
+    r = nasdsl("show", "spaces/darts.nas", "--json")
+    data = json.loads(r.stdout)
+    assert data["size"] == "1076746950455072400" and len(data["decisions"]) == 24
+    r = nasdsl("show", "spaces/darts.nas", "-g", DARTS_V2)
+    assert r.returncode == 0, r.stderr
+    assert "op[dil_conv_3x3]" in r.stdout and "factorized_reduce" in r.stdout
+    r = nasdsl("show", "spaces/darts.nas", "--ir")
+    assert "template darts_cell" in r.stdout and "template reduce_cell" in r.stdout
+
+
+def test_bad_genotype_names_the_decision():
+    r = nasdsl("show", "spaces/nasbench201.nas", "-g", '{"nb201_cell.e0_1": "conv"}')
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "nb201_cell.e0_1" in r.stderr and "allowed" in r.stderr
+
+
+def test_param_override_and_typo():
+    r = nasdsl("count", "spaces/enas_macro.nas", "-p", "layers=6")
+    assert r.returncode == 0 and r.stdout.strip() == str(6 ** 6 * 2 ** 15)
+    r = nasdsl("count", "spaces/enas_macro.nas", "-p", "layer=6")
+    assert r.returncode == 1 and "did you mean 'layers'" in r.stderr
+
+
+def test_missing_file():
+    r = nasdsl("count", "nope.nas")
+    assert r.returncode == 1 and "no such file" in r.stderr and "Traceback" not in r.stderr
