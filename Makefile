@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(VPY) -m pip install -q --upgrade pip
 	# torch pinned to the CPU build that lies on this machine's disk (never an unpinned CUDA build)
 	$(VPY) -m pip install -q "torch==2.13.0"
-	$(VPY) -m pip install -q -e ".[test]"
+	$(VPY) -m pip install -q -e ".[test,torch]"
 	command -v dot >/dev/null 2>&1 || { (apt-get update -qq && apt-get install -y -qq graphviz) >/dev/null 2>&1 || echo "graphviz 'dot' not installed: nasdsl draw will write .dot files"; }
 	touch $(STAMP)
 

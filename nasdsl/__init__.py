@@ -10,6 +10,7 @@ from .architecture import Architecture, lint
 from .errors import ArchitectureError, GenotypeError, NasdslError, NasError
 from .genotype import Genotype
 from .grammar import parse
+from .hookspecs import hookimpl
 from .space import Space
 
 __version__ = "0.1.0"
@@ -17,4 +18,4 @@ __version__ = "0.1.0"
 load_space = Space.from_file
 
 __all__ = ["Architecture", "ArchitectureError", "Genotype", "GenotypeError", "NasError", "NasdslError",
-           "Space", "lint", "load_space", "parse", "__version__"]
+           "Space", "hookimpl", "lint", "load_space", "parse", "__version__"]

@@ -1,4 +1,4 @@
-"""The command line: ``nasdsl check | count | show | sample | draw``.
+"""The command line: ``nasdsl check | count | show | sample | draw | build | train | plugins``.
 
 Every command has a Python twin (``Space.from_file``, ``space.size()``, ...).
 Errors print as ``file:line:col: error: ...`` with the line and a caret and
@@ -91,7 +91,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("genotype", nargs="?", metavar="GENOTYPE", help="draw this architecture instead of the space")
     p.add_argument("-o", "--output", required=True, help="output file: .png, .svg, .pdf or .dot")
     p.add_argument("--template", help="draw one template (cell / motif) of the space")
+
+    p = sub.add_parser("build", help="build a genotype into a PyTorch model: parameters, FLOPs, output shape, export")
+    _space_args(p)
+    p.add_argument("genotype", metavar="GENOTYPE")
+    p.add_argument("-o", "--output", metavar="model.pt", help="write a TorchScript file (loads without nasdsl)")
+    p.add_argument("--onnx", metavar="model.onnx", help="write an ONNX file")
+    p.add_argument("--auxiliary", action="store_true", help="add DARTS' auxiliary head (not exported)")
+
+    p = sub.add_parser("train", help="train a genotype on a dataset and report its accuracy")
+    _space_args(p)
+    p.add_argument("genotype", metavar="GENOTYPE")
+    p.add_argument("--data", default="digits", help="digits (default), mnist1d, or a .npz file")
+    p.add_argument("--checkpoint", metavar="FILE", help="save a checkpoint each epoch (and --resume from it)")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--save", metavar="model.pt", help="write the trained model as TorchScript")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _recipe_args(p)
+
+    sub.add_parser("plugins", help="every plugin, its version and hooks")
     return parser
+
+
+def _recipe_args(p: argparse.ArgumentParser) -> None:
+    """One flag per training-recipe field; unset flags keep the .nas file's ``hp`` values or the defaults."""
+    g = p.add_argument_group("training recipe (overrides the .nas file's hp values)")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--batch-size", type=int, dest="batch_size")
+    g.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
+    g.add_argument("--lr", type=float)
+    g.add_argument("--momentum", type=float)
+    g.add_argument("--weight-decay", type=float, dest="weight_decay")
+    g.add_argument("--schedule", choices=["cosine", "constant"])
+    g.add_argument("--grad-clip", type=float, dest="grad_clip")
+    g.add_argument("--label-smoothing", type=float, dest="label_smoothing")
+    g.add_argument("--drop-path", type=float, dest="drop_path")
+    g.add_argument("--auxiliary-weight", type=float, dest="auxiliary_weight")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    g.add_argument("--max-steps", type=int, dest="max_steps")
+
+
+RECIPE_FLAGS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule", "grad_clip",
+                "label_smoothing", "drop_path", "auxiliary_weight", "seed", "device", "max_steps")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -207,7 +249,75 @@ def cmd_draw(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"check": cmd_check, "count": cmd_count, "show": cmd_show, "sample": cmd_sample, "draw": cmd_draw}
+def _dataset(name: str):
+    from .datasets import load_dataset
+
+    if name.endswith(".npz"):
+        return load_dataset("npz", path=name)
+    return load_dataset(name)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from .adapters import read_genotype
+    from .plugins import get_backend
+
+    space = _load(args)
+    arch = space.realize(read_genotype(space, args.genotype))
+    backend = get_backend("torch")()
+    model = backend.build(arch, auxiliary=args.auxiliary)
+    print(f"space: {space.name}")
+    print(f"params: {backend.count_params(model)}")
+    print(f"flops: {backend.flops(model, arch.input_shape)} (multiply-adds, input {list(arch.input_shape)})")
+    print(f"output: {list(backend.output_shape(model, arch.input_shape))}")
+    if args.output or args.onnx:
+        model = backend.build(arch)  # exported without the auxiliary head
+        if args.output:
+            print(f"wrote {backend.export_torchscript(model, args.output)} (TorchScript)")
+        if args.onnx:
+            print(f"wrote {backend.export_onnx(model, args.onnx, arch.input_shape)} (ONNX)")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .adapters import read_genotype
+    from .plugins import get_backend
+
+    data = _dataset(args.data)
+    space = _load(args)
+    arch = space.realize(read_genotype(space, args.genotype), input_shape=data.input_shape)
+    if arch.output_shape[0] != data.classes:
+        raise NasdslError(f"the network has {arch.output_shape[0]} outputs but '{args.data}' has {data.classes} classes; "
+                          f"set the network's class count, e.g. -p classes={data.classes}")
+    backend = get_backend("torch")()
+    overrides = {k: getattr(args, k) for k in RECIPE_FLAGS if getattr(args, k) is not None}
+    result = backend.train(arch, data, overrides, progress=not args.quiet, checkpoint=args.checkpoint,
+                           resume=args.resume, save=args.save)
+    m = result.metrics
+    print(f"params: {int(m['params'])}  flops: {int(m['flops'])}")
+    print(f"valid_acc: {m['valid_acc']:.4f}  test_acc: {m['test_acc']:.4f}  train_loss: {m['train_loss']:.4f}  "
+          f"time: {m['train_seconds']:.1f}s")
+    if args.save:
+        print(f"wrote {args.save} (TorchScript)")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .plugins import list_plugins
+
+    table = Table(title="nasdsl plugins")
+    for col in ("plugin", "package", "version", "hooks"):
+        table.add_column(col)
+    for p in list_plugins():
+        table.add_row(p["name"], p["package"], p["version"], ", ".join(p["hooks"]))
+    Console(width=140).print(table)
+    return 0
+
+
+_COMMANDS = {"check": cmd_check, "count": cmd_count, "show": cmd_show, "sample": cmd_sample, "draw": cmd_draw,
+             "build": cmd_build, "train": cmd_train, "plugins": cmd_plugins}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

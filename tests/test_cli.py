@@ -72,3 +72,15 @@ def test_param_override_and_typo():
 def test_missing_file():
     r = nasdsl("count", "nope.nas")
     assert r.returncode == 1 and "no such file" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_draw_space_and_architecture(tmp_path):
+    out = tmp_path / "cell.svg"
+    r = nasdsl("draw", "spaces/nasbench201.nas", "-o", str(out), "--template", "nb201_cell")
+    assert r.returncode == 0, r.stderr
+    assert out.read_text().lstrip().startswith(("<?xml", "<svg")) and "nb201_cell.e0_1" in out.read_text()
+    arch = tmp_path / "arch.dot"
+    r = nasdsl("draw", "spaces/darts.nas", DARTS_V2, "-o", str(arch))
+    assert r.returncode == 0, r.stderr
+    assert "digraph" in arch.read_text() and "dil_conv_3x3" in arch.read_text()
+    assert "dot -T" in r.stdout  # says how to render the .dot file

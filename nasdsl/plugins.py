@@ -1,0 +1,170 @@
+"""The plugin manager and the registries the hooks fill.
+
+Plugins load lazily, once, from the ``nasdsl`` entry-point group (built-ins and
+third-party packages alike); ``NASDSL_DISABLE_PLUGINS=a,b`` blocks plugins by
+name; ``check_pending()`` catches a misspelt hook.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generic, TypeVar
+
+import pluggy
+
+from . import hookspecs
+from .errors import NasdslError
+
+T = TypeVar("T")
+GROUP = "nasdsl"
+
+
+class PluginError(NasdslError):
+    """An unknown or duplicate name in a registry, or a plugin that fails to load."""
+
+
+@dataclass
+class Entry(Generic[T]):
+    name: str
+    obj: T
+    plugin: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class Registry(Generic[T]):
+    """Name -> object, filled by one hook; ``kind`` is what the objects are ("strategy", ...)."""
+
+    def __init__(self, kind: str, hook: str):
+        self.kind = kind
+        self.hook = hook
+        self._entries: dict[str, Entry[T]] | None = None
+
+    def _fill(self) -> dict[str, Entry[T]]:
+        if self._entries is None:
+            entries: dict[str, Entry[T]] = {}
+            pm = plugin_manager()
+            for impl in getattr(pm.hook, self.hook).get_hookimpls():
+                plugin = pm.get_name(impl.plugin) or repr(impl.plugin)
+
+                def register(name: str, obj: T, _plugin: str = plugin, **meta: Any) -> None:
+                    key = self._key(name, meta)
+                    if key in entries:
+                        raise PluginError(f"{self.kind} '{name}' is registered twice "
+                                          f"(by {entries[key].plugin} and by {_plugin})")
+                    entries[key] = Entry(name, obj, _plugin, dict(meta))
+
+                impl.function(register=register)
+            self._entries = entries
+        return self._entries
+
+    def _key(self, name: str, meta: dict[str, Any]) -> str:
+        return name
+
+    def get(self, name: str) -> T:
+        entries = self._fill()
+        if name not in entries:
+            avail = ", ".join(sorted(entries)) or "none"
+            raise PluginError(f"unknown {self.kind} '{name}'; available: {avail}")
+        return entries[name].obj
+
+    def entry(self, name: str) -> Entry[T]:
+        self.get(name)
+        return self._fill()[name]
+
+    def names(self) -> list[str]:
+        return sorted(self._fill())
+
+    def reset(self) -> None:
+        self._entries = None
+
+
+class OpRegistry(Registry[Callable[..., Any]]):
+    """Op implementations are per backend: ``register("sep_conv", factory, backend="torch")``."""
+
+    def _key(self, name: str, meta: dict[str, Any]) -> str:
+        return f"{meta.get('backend', 'torch')}:{name}"
+
+    def get_op(self, name: str, backend: str = "torch") -> Callable[..., Any] | None:
+        e = self._fill().get(f"{backend}:{name}")
+        return None if e is None else e.obj
+
+    def names(self, backend: str = "torch") -> list[str]:  # type: ignore[override]
+        prefix = f"{backend}:"
+        return sorted(k[len(prefix):] for k in self._fill() if k.startswith(prefix))
+
+
+strategies: Registry[type] = Registry("strategy", "register_strategies")
+estimators: Registry[type] = Registry("estimator", "register_estimators")
+backends: Registry[type] = Registry("backend", "register_backends")
+ops = OpRegistry("op", "register_ops")
+datasets: Registry[Callable[..., Any]] = Registry("dataset", "register_datasets")
+executors: Registry[type] = Registry("executor", "register_executors")
+REGISTRIES = (strategies, estimators, backends, ops, datasets, executors)
+
+_pm: pluggy.PluginManager | None = None
+
+
+def plugin_manager() -> pluggy.PluginManager:
+    """The one PluginManager, loaded on first use."""
+    global _pm
+    if _pm is None:
+        pm = pluggy.PluginManager(GROUP)
+        pm.add_hookspecs(hookspecs)
+        for name in _disabled():
+            pm.set_blocked(name)
+        try:
+            pm.load_setuptools_entrypoints(GROUP)
+        except Exception as e:  # a broken third-party plugin must not take the tool down silently
+            raise PluginError(f"a plugin failed to load: {type(e).__name__}: {e}") from e
+        pm.check_pending()
+        _pm = pm
+    return _pm
+
+
+def _disabled() -> list[str]:
+    return [n.strip() for n in os.environ.get("NASDSL_DISABLE_PLUGINS", "").split(",") if n.strip()]
+
+
+def reset() -> None:
+    """Forget the loaded plugins and registries (tests, and after installing a plugin)."""
+    global _pm
+    _pm = None
+    for r in REGISTRIES:
+        r.reset()
+
+
+def get_strategy(name: str) -> type:
+    return strategies.get(name)
+
+
+def get_estimator(name: str) -> type:
+    return estimators.get(name)
+
+
+def get_backend(name: str) -> type:
+    return backends.get(name)
+
+
+def get_dataset(name: str) -> Callable[..., Any]:
+    return datasets.get(name)
+
+
+def get_executor(name: str) -> type:
+    return executors.get(name)
+
+
+def list_plugins() -> list[dict[str, Any]]:
+    """Every loaded plugin: name, distribution version, and the hooks it implements."""
+    pm = plugin_manager()
+    dists = {id(p): d for p, d in pm.list_plugin_distinfo()}
+    out = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:
+            continue
+        dist = dists.get(id(plugin))
+        hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
+        out.append({"name": name, "version": getattr(dist, "version", "") if dist else "",
+                    "package": dist.project_name if dist is not None and hasattr(dist, "project_name") else
+                    (dist.metadata["name"] if dist is not None else ""), "hooks": hooks})
+    return out

@@ -1,0 +1,132 @@
+"""``TorchBackend``: build, measure and export models from the Architecture IR."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from nasdsl import plugins
+from nasdsl.architecture import Architecture
+
+from .builder import BuildError, build, set_drop_path
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class TorchBackend:
+    """The PyTorch backend: ``build(arch) -> nn.Module`` plus params, FLOPs and export."""
+
+    name = "torch"
+
+    def build(self, arch: Architecture, *, auxiliary: bool = False, drop_path: bool = True) -> nn.Module:
+        """Build ``arch`` into a module whose forward is generated straight-line code."""
+        return build(arch, lambda op: plugins.ops.get_op(op, "torch"), drop_path=drop_path, auxiliary=auxiliary)
+
+    def train(self, arch: Architecture, data, recipe=None, *, progress: bool = False, checkpoint=None,
+              resume: bool = False, save=None):
+        """Build ``arch`` and train it on ``data``: returns a FitResult (metrics incl. params and flops, history).
+
+        The recipe is the defaults, then the architecture's ``hp`` values, then ``recipe``
+        (a Recipe, or a dict of field overrides).
+        """
+        from .train import Recipe, fit
+
+        base = Recipe().from_hyperparameters(arch.hyperparameters)
+        if isinstance(recipe, Recipe):
+            base = recipe
+        elif recipe:
+            base = base.updated(**recipe)
+        torch.manual_seed(base.seed)  # the initial weights depend on the seed too
+        model = self.build(arch, auxiliary=base.auxiliary_weight > 0)
+        params = self.count_params(model)
+        flops = self.flops(model, arch.input_shape)
+        result = fit(model, data, base, progress=progress, checkpoint=checkpoint, resume=resume)
+        result.metrics.update(params=float(params), flops=float(flops))
+        if save:
+            export = self.build(arch)
+            export.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("aux.")})
+            self.export_torchscript(export, save)
+        result.model = model
+        return result
+
+    @staticmethod
+    def count_params(model: nn.Module, trainable_only: bool = True, exclude_aux: bool = True) -> int:
+        total = 0
+        for name, p in model.named_parameters():
+            if exclude_aux and name.startswith("aux."):
+                continue
+            if p.requires_grad or not trainable_only:
+                total += p.numel()
+        return total
+
+    @staticmethod
+    def flops(model: nn.Module, input_shape: Sequence[int]) -> int:
+        """Multiply-adds of one forward pass on one example (convolutions and linear layers)."""
+        total = 0
+
+        def conv_hook(m: nn.Conv2d, _inp, out) -> None:
+            nonlocal total
+            kh, kw = m.kernel_size
+            total += out.numel() * (m.in_channels // m.groups) * kh * kw
+
+        def linear_hook(m: nn.Linear, _inp, out) -> None:
+            nonlocal total
+            total += out.numel() * m.in_features
+
+        handles = []
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d):
+                handles.append(m.register_forward_hook(conv_hook))
+            elif isinstance(m, nn.Linear):
+                handles.append(m.register_forward_hook(linear_hook))
+        was = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                model(torch.zeros(1, *input_shape))
+        finally:
+            model.train(was)
+            for h in handles:
+                h.remove()
+        return int(total)
+
+    @staticmethod
+    def output_shape(model: nn.Module, input_shape: Sequence[int]) -> tuple[int, ...]:
+        was = model.training
+        model.eval()
+        with torch.no_grad():
+            out = model(torch.zeros(2, *input_shape))
+        model.train(was)
+        if isinstance(out, tuple):
+            out = out[0]
+        return tuple(out.shape[1:])
+
+    @staticmethod
+    def export_torchscript(model: nn.Module, path: str | Path) -> Path:
+        """A TorchScript file that loads with ``torch.jit.load`` where nasdsl is not installed."""
+        model = model.eval()
+        scripted = torch.jit.script(model)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scripted.save(str(path))
+        return path
+
+    @staticmethod
+    def export_onnx(model: nn.Module, path: str | Path, input_shape: Sequence[int]) -> Path:
+        """An ONNX file with a dynamic batch dimension."""
+        model = model.eval()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        example = torch.randn(2, *input_shape)
+        torch.onnx.export(model, (example,), str(path), input_names=["x"], output_names=["logits"],
+                          dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
+        return path
+
+
+__all__ = ["TorchBackend", "BuildError", "set_drop_path", "default_device"]
+
