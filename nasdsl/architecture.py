@@ -139,9 +139,10 @@ class Architecture:
 
         Each node hashes its kind, op and arguments with the hashes of its inputs;
         ``sum`` and ``concat`` inputs are sorted (the order of a sum does not matter
-        and a channel permutation is absorbed by the layers that follow), and an
-        identity op is the tensor it passes on.  Nodes that do not reach the output
-        do not count; node names do not count.
+        and a channel permutation is absorbed by the layers that follow).  Nodes that
+        do not reach the output do not count; node names do not count.  An identity
+        op still counts as a node: backends may follow every op with more layers
+        (NAS-Bench-Graph does), so ``skip(x)`` and ``x`` are not merged.
         """
         g = self.graph
         out = self.output_node
@@ -152,9 +153,6 @@ class Architecture:
                 continue
             a = g.nodes[n]
             ins = [h[u] for u in self.inputs_of(n)]
-            if a["kind"] == "op" and a.get("base") == "skip_connect":
-                h[n] = ins[0]  # an identity computes nothing: x and skip(x) are the same tensor
-                continue
             if a["kind"] in ("sum", "concat"):
                 ins.sort()
             label = [a["kind"], a.get("base") or a.get("op"), sorted((a.get("args") or {}).items()), list(a["shape"]), ins]

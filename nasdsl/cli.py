@@ -1,4 +1,4 @@
-"""The command line: ``nasdsl check | count | show | sample | draw | build | train | plugins``.
+"""The command line: ``nasdsl check | count | show | sample | draw | build | train | search | report | plugins``.
 
 Every command has a Python twin (``Space.from_file``, ``space.size()``, ...).
 Errors print as ``file:line:col: error: ...`` with the line and a caret and
@@ -108,6 +108,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save", metavar="model.pt", help="write the trained model as TorchScript")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _recipe_args(p)
+
+    p = sub.add_parser("search", help="run a multi-trial search (resumable; every trial kept in an SQLite store)")
+    _space_args(p)
+    p.add_argument("--strategy", "-s", default="evolution", help="random, grid, evolution, reinforce, tpe, local, ...")
+    p.add_argument("--estimator", "-e", default="train", help="train, sha, hyperband, cost, nasbench-graph, ...")
+    p.add_argument("--budget", "-b", type=int, default=20, help="finished trials, counted across resumes")
+    p.add_argument("--data", default="digits", help="digits, mnist1d, a .npz file; cora, citeseer, ... for nasbench-graph")
+    p.add_argument("--store", help="the SQLite store (default runs/NETWORK-STRATEGY.db)")
+    p.add_argument("--resume", action="store_true", help="continue the search in --store")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--objective", help="metric to maximize (prefix - to minimize); default: the estimator's")
+    p.add_argument("--pareto", action="append", default=[], metavar="METRIC",
+                   help="a further objective (e.g. -params) whose Pareto front with the first is reported")
+    p.add_argument("--workers", "-w", type=int, default=1, help="trials in parallel (local process pool)")
+    p.add_argument("--executor", default="local", help="inprocess, local, ...")
+    p.add_argument("--option", "-S", action="append", type=_parse_param, default=[], metavar="NAME=VALUE",
+                   help="a strategy option, e.g. -S population=20")
+    p.add_argument("--est-option", "-E", action="append", type=_parse_param, default=[], metavar="NAME=VALUE",
+                   help="an estimator option, e.g. -E epochs=5")
+    p.add_argument("--epochs", type=int, help="shorthand for -E epochs=N")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--report", metavar="DIR", help="write the HTML report there when the search ends")
+
+    p = sub.add_parser("report", help="a search's report: HTML page (-o DIR) or JSON summary (--json)")
+    p.add_argument("store", metavar="STORE.db")
+    p.add_argument("-o", "--output", metavar="DIR", help="write DIR/index.html")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
 
     sub.add_parser("plugins", help="every plugin, its version and hooks")
     return parser
@@ -301,6 +328,56 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    from .search import Search
+
+    est_opts = dict(args.est_option)
+    if args.epochs is not None:
+        est_opts["epochs"] = args.epochs
+    search = Search(args.space, strategy=args.strategy, estimator=args.estimator, budget=args.budget, store=args.store,
+                    seed=args.seed, data=args.data, network=args.network, params=dict(args.param) or None,
+                    strategy_options=dict(args.option), estimator_options=est_opts, objective=args.objective,
+                    executor=args.executor, workers=args.workers, resume=args.resume)
+    if args.pareto:
+        search.store.set_meta({"pareto": args.pareto})
+    try:
+        result = search.run(progress=not args.quiet)
+    finally:
+        search.close()
+    c = result.counts
+    print(f"store: {result.store}")
+    print(f"trials: {c['completed']} completed, {c['failed']} failed, {c['rejected']} rejected, "
+          f"{c['cached']} answered from the store")
+    if result.stopped_early:
+        print("stopped early: the strategy kept proposing architectures evaluated already (space exhausted?)")
+    if result.best is None:
+        print("no trial completed")
+        return 1
+    b = result.best
+    print(f"best: trial {b.number}, {search.objective} = {b.value:.4f}")
+    print("metrics: " + json.dumps({k: v for k, v in b.metrics.items() if not k.startswith("rung_")}))
+    print("genotype: " + json.dumps(b.genotype.values))
+    if args.report:
+        from .report import write_html
+        from .store import Store
+
+        with Store(result.store) as st:
+            print(f"wrote {write_html(st, args.report)}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import summary, write_html
+    from .search import open_store
+
+    with open_store(args.store) as st:
+        if args.json or not args.output:
+            print(json.dumps(summary(st), indent=2))
+        if args.output:
+            print(f"wrote {write_html(st, args.output)}")
+    return 0
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -317,7 +394,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"check": cmd_check, "count": cmd_count, "show": cmd_show, "sample": cmd_sample, "draw": cmd_draw,
-             "build": cmd_build, "train": cmd_train, "plugins": cmd_plugins}
+             "build": cmd_build, "train": cmd_train, "search": cmd_search, "report": cmd_report, "plugins": cmd_plugins}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

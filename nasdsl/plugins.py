@@ -85,6 +85,17 @@ class OpRegistry(Registry[Callable[..., Any]]):
     def _key(self, name: str, meta: dict[str, Any]) -> str:
         return f"{meta.get('backend', 'torch')}:{name}"
 
+    def get(self, name: str, backend: str = "torch") -> Callable[..., Any]:  # type: ignore[override]
+        e = self._fill().get(f"{backend}:{name}")
+        if e is None:
+            avail = ", ".join(self.names(backend)) or "none"
+            raise PluginError(f"unknown {backend} op '{name}'; available: {avail}")
+        return e.obj
+
+    def entry(self, name: str, backend: str = "torch") -> Entry[Callable[..., Any]]:  # type: ignore[override]
+        self.get(name, backend)
+        return self._fill()[f"{backend}:{name}"]
+
     def get_op(self, name: str, backend: str = "torch") -> Callable[..., Any] | None:
         e = self._fill().get(f"{backend}:{name}")
         return None if e is None else e.obj

@@ -241,16 +241,17 @@ class ResNetBlock(nn.Module):
         super().__init__()
         self.conv_a = ReLUConvBN(c_in, c_out, 3, stride)
         self.conv_b = ReLUConvBN(c_out, c_out, 3, 1)
-        self.downsample: nn.Module
+        downsample: nn.Module
         if stride > 1:
-            self.downsample = nn.Sequential(
+            downsample = nn.Sequential(
                 nn.AvgPool2d(stride, stride=stride, padding=0, ceil_mode=True),
                 nn.Conv2d(c_in, c_out, 1, bias=False),
             )
         elif c_in != c_out:
-            self.downsample = ReLUConvBN(c_in, c_out, 1, 1)
+            downsample = ReLUConvBN(c_in, c_out, 1, 1)
         else:
-            self.downsample = nn.Identity()
+            downsample = nn.Identity()
+        self.downsample = downsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv_b(self.conv_a(x)) + self.downsample(x)

@@ -1,0 +1,53 @@
+"""Performance estimators: the contract every estimator plugin implements.
+
+An estimator scores one genotype: ``evaluate(trial)`` returns a dict of
+metrics (``valid_acc``, ``test_acc``, ``params``, ``flops``, ...) or raises; a
+raise is recorded as a failed trial and the search goes on.  Estimators are
+created in the process that runs the trial (``name`` + ``options`` travel, not
+the object), so they may hold models, data and GPUs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Optional
+
+from .architecture import Architecture
+from .genotype import Genotype
+from .space import Space
+
+
+@dataclass
+class TrialSpec:
+    """What an estimator needs to evaluate one trial."""
+
+    number: int
+    genotype: Genotype
+    arch: Architecture
+    workdir: Optional[Path] = None  # a folder of this trial's own (checkpoints, exports)
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Estimator:
+    """Base class: ``evaluate(trial) -> metrics``; ``objective`` names the metric strategies maximize."""
+
+    name: ClassVar[str] = "estimator"
+    objective: ClassVar[str] = "valid_acc"
+
+    def __init__(self, space: Space, data: str = "digits", **options: Any):
+        self.space = space
+        self.data_name = data
+        self.options = options
+        unknown = set(options) - set(self.option_names())
+        if unknown:
+            raise ValueError(f"estimator '{self.name}' has no option {', '.join(sorted(unknown))}; "
+                             f"its options: {', '.join(self.option_names()) or 'none'}")
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        return ()
+
+    def evaluate(self, trial: TrialSpec) -> dict[str, float]:
+        raise NotImplementedError

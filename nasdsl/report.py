@@ -1,0 +1,213 @@
+"""Reports of a search: a JSON summary, and an HTML page with plots, the best
+architecture's picture, its genotype and its exported model."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from .search import parse_objective, pareto_front
+from .space import Space
+from .store import Store, TrialRecord
+
+
+def _objectives(meta: dict[str, Any]) -> list[str]:
+    return [meta.get("objective", "valid_acc")] + list(meta.get("pareto", []))
+
+
+def _vector(t: TrialRecord, objectives: list[str]) -> Optional[list[float]]:
+    out = []
+    for o in objectives:
+        name, sign = parse_objective(o)
+        v = t.metrics.get(name)
+        if v is None:
+            return None
+        out.append(sign * float(v))
+    return out
+
+
+def summary(store: Store) -> dict[str, Any]:
+    """``completed``, ``failed``, ``rejected``, ``cached``, ``best`` (genotype and metrics), the Pareto front."""
+    meta = store.meta()
+    counts = store.counts()
+    best = store.best()
+    objectives = _objectives(meta)
+    completed = store.trials("completed")
+    out: dict[str, Any] = {
+        "store": str(store.path), "space": meta.get("network"), "space_file": meta.get("space"),
+        "strategy": meta.get("strategy"), "estimator": meta.get("estimator"), "data": meta.get("data"),
+        "seed": meta.get("seed"), "objective": meta.get("objective"), "budget": meta.get("budget"),
+        "completed": counts["completed"], "failed": counts["failed"], "rejected": counts["rejected"],
+        "cached": counts["cached"], "trials": sum(counts.values()),
+        "best": None if best is None else {"number": best.number, "value": best.value, "genotype": best.genotype.values,
+                                           "metrics": best.metrics},
+    }
+    if len(objectives) > 1:
+        pts = [(t.number, v) for t in completed if (v := _vector(t, objectives)) is not None]
+        front = set(pareto_front(pts))
+        out["objectives"] = objectives
+        out["pareto"] = [{"number": t.number, **{o: t.metrics.get(parse_objective(o)[0]) for o in objectives}}
+                         for t in completed if t.number in front]
+    return out
+
+
+def _plot_progress(store: Store, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    trials = [t for t in store.trials() if t.status in ("completed", "failed")]
+    xs, ys, best, cur = [], [], [], float("-inf")
+    for i, t in enumerate(trials, start=1):
+        if t.value is not None:
+            xs.append(i)
+            ys.append(t.value)
+            cur = max(cur, t.value)
+        best.append(cur if cur > float("-inf") else None)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.scatter(xs, ys, s=12, alpha=0.5, label="trial")
+    ax.step(range(1, len(best) + 1), [b if b is not None else float("nan") for b in best], where="post",
+            color="C3", label="best so far")
+    ax.set_xlabel("finished trials")
+    ax.set_ylabel(store.meta().get("objective", "objective"))
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_pareto(store: Store, objectives: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    completed = store.trials("completed")
+    pts = [(t.number, v) for t in completed if (v := _vector(t, objectives[:2])) is not None]
+    front = set(pareto_front(pts))
+    n0, s0 = parse_objective(objectives[0])
+    n1, s1 = parse_objective(objectives[1])
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    xs = [s1 * v[1] for _, v in pts]
+    ys = [s0 * v[0] for _, v in pts]
+    ax.scatter(xs, ys, s=12, alpha=0.4, label="trial")
+    fr = sorted((s1 * v[1], s0 * v[0]) for i, v in pts if i in front)
+    if fr:
+        ax.plot([p[0] for p in fr], [p[1] for p in fr], "o-", color="C3", label="Pareto front")
+    ax.set_xlabel(n1)
+    ax.set_ylabel(n0)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_html(store: Store, out_dir: str | Path) -> Path:
+    """Write ``index.html`` with the trials table, plots, best architecture picture, genotype and model."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = store.meta()
+    info = summary(store)
+    objectives = _objectives(meta)
+    notes: list[str] = []
+    _plot_progress(store, out / "progress.png")
+    if len(objectives) > 1:
+        _plot_pareto(store, objectives, out / "pareto.png")
+    best = store.best()
+    picture = model_link = None
+    if best is not None:
+        (out / "best_genotype.json").write_text(json.dumps({"space": meta.get("network"), "values": best.genotype.values},
+                                                           indent=2))
+        try:
+            space = Space.from_file(meta["space"], network=meta.get("network"), params=meta.get("params") or None)
+            arch = space.realize(best.genotype, input_shape=_input_shape(meta))
+            (out / "best_architecture.json").write_text(arch.to_json(indent=1))
+            from .draw import arch_to_dot, render
+
+            path, msg = render(arch_to_dot(arch, title=f"best: trial {best.number}"), out / "best_architecture.svg")
+            picture = path.name
+            if msg:
+                notes.append(msg)
+            model_link = _export(store, best, arch, out, notes)
+        except Exception as e:  # the report still shows everything else
+            notes.append(f"could not rebuild the best architecture: {type(e).__name__}: {e}")
+    rows = []
+    for t in store.trials():
+        metrics = ", ".join(f"{k}={v:.4g}" if isinstance(v, (int, float)) else f"{k}={v}"
+                            for k, v in sorted(t.metrics.items()) if not k.startswith("rung_"))
+        rows.append(
+            f"<tr class='{t.status}'><td>{t.number}</td><td>{t.status}</td>"
+            f"<td>{'' if t.value is None else f'{t.value:.4f}'}</td><td>{html.escape(metrics)}</td>"
+            f"<td>{'' if t.duration is None else f'{t.duration:.1f}s'}</td>"
+            f"<td><code>{html.escape(t.hash[:10])}</code></td><td>{html.escape(t.error or '')}</td></tr>")
+    best_html = "<p>no completed trial</p>"
+    if best is not None:
+        best_html = (f"<p>trial {best.number}: {html.escape(info['objective'] or '')} = {best.value:.4f}</p>"
+                     f"<pre>{html.escape(json.dumps(best.metrics, indent=1))}</pre>"
+                     f"<p><a href='best_genotype.json'>genotype (JSON)</a>"
+                     + (f" · <a href='{model_link}'>exported model (TorchScript)</a>" if model_link else "")
+                     + " · <a href='best_architecture.json'>Architecture IR</a></p>"
+                     + (f"<img src='{picture}' style='max-width:100%'>" if picture else ""))
+    pareto_html = ""
+    if len(objectives) > 1:
+        pareto_html = ("<h2>Pareto front</h2><img src='pareto.png'><pre>" + html.escape(json.dumps(info.get("pareto"), indent=1))
+                       + "</pre>")
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>nasdsl search: {html.escape(str(info['space']))}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}} table{{border-collapse:collapse;font-size:13px}}
+td,th{{border:1px solid #ccc;padding:3px 6px}} tr.failed{{background:#fdd}} tr.rejected{{background:#ffd}}
+tr.cached{{color:#888}} code,pre{{font-size:12px}}</style></head><body>
+<h1>Search on {html.escape(str(info['space']))}</h1>
+<p>strategy <b>{html.escape(str(info['strategy']))}</b>, estimator <b>{html.escape(str(info['estimator']))}</b>,
+data <b>{html.escape(str(info['data']))}</b>, seed {info['seed']}, objective <b>{html.escape(str(info['objective']))}</b>,
+budget {info['budget']}</p>
+<p>{info['completed']} completed, {info['failed']} failed, {info['rejected']} rejected, {info['cached']} answered from the store</p>
+<h2>Best architecture</h2>{best_html}
+<h2>Progress</h2><img src="progress.png">
+{pareto_html}
+<h2>Trials</h2>
+<table><tr><th>#</th><th>status</th><th>objective</th><th>metrics</th><th>time</th><th>hash</th><th>error</th></tr>
+{''.join(rows)}</table>
+{''.join(f'<p><i>{html.escape(n)}</i></p>' for n in notes)}
+</body></html>
+"""
+    (out / "index.html").write_text(page, encoding="utf-8")
+    (out / "summary.json").write_text(json.dumps(info, indent=2))
+    return out / "index.html"
+
+
+def _input_shape(meta: dict[str, Any]) -> Optional[tuple[int, ...]]:
+    if meta.get("estimator") in ("train", "sha", "hyperband"):
+        from .datasets import load_dataset
+
+        data = meta.get("data") or "digits"
+        ds = load_dataset("npz", path=data) if data.endswith(".npz") else load_dataset(data)
+        return ds.input_shape
+    return None
+
+
+def _export(store: Store, best: TrialRecord, arch, out: Path, notes: list[str]) -> Optional[str]:
+    """TorchScript of the best architecture, with its trained weights when the trial saved them."""
+    try:
+        import torch
+
+        from .plugins import get_backend
+
+        backend = get_backend("torch")()
+        model = backend.build(arch)
+        weights = store.path.with_suffix("") / "trials" / best.hash[:16] / "model.pt"
+        if weights.is_file():
+            state = torch.load(weights, map_location="cpu", weights_only=True)["model"]
+            model.load_state_dict({k: v for k, v in state.items() if not k.startswith("aux.")})
+        else:
+            notes.append("the best trial saved no weights: the exported model is untrained")
+        backend.export_torchscript(model, out / "best_model.pt")
+        return "best_model.pt"
+    except Exception as e:
+        notes.append(f"no exported model: {type(e).__name__}: {e}")
+        return None

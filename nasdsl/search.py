@@ -1,0 +1,336 @@
+"""The multi-trial search loop: strategy asks, estimator scores, store remembers.
+
+``Search(...).run()`` is what ``nasdsl search`` runs.  Trials run through an
+executor (in-process, or a local process pool with ``workers > 1``); each one
+is written to the SQLite store as it ends.  A genotype whose architecture was
+evaluated already (same canonical hash) is answered from the store and does
+not count against the budget.  A trial that raises, runs out of memory or
+gives NaN is recorded as failed and the search goes on.  ``resume=True``
+continues a search from its store: the strategy replays the stored history,
+and the budget counts finished trials across resumes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from . import plugins
+from .errors import NasdslError
+from .genotype import Genotype
+from .space import Space
+from .store import Store, StoreError, TrialRecord
+from .strategy import Result, Told
+
+MAX_IDLE_ASKS = 200  # proposals in a row that evaluate nothing new: the space (or its feasible part) is exhausted
+
+
+class SearchError(NasdslError):
+    """A search that cannot start (bad options, a store of another search)."""
+
+
+@dataclass
+class SpaceRef:
+    """How a worker process rebuilds the space: from its file, not from a pickled object."""
+
+    file: str
+    network: Optional[str] = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def load(self) -> Space:
+        return _cached_space(self.file, self.network, tuple(sorted(self.params.items())))
+
+
+_SPACES: dict[tuple, Space] = {}
+_ESTIMATORS: dict[tuple, Any] = {}
+
+
+def _cached_space(file: str, network: Optional[str], params: tuple) -> Space:
+    key = (file, network, params)
+    if key not in _SPACES:
+        _SPACES[key] = Space.from_file(file, network=network, params=dict(params) or None)
+    return _SPACES[key]
+
+
+def _cached_estimator(ref: SpaceRef, name: str, data: str, options: dict[str, Any]):
+    key = (ref.file, ref.network, tuple(sorted(ref.params.items())), name, data, tuple(sorted(options.items())))
+    if key not in _ESTIMATORS:
+        _ESTIMATORS[key] = plugins.get_estimator(name)(ref.load(), data=data, **options)
+    return _ESTIMATORS[key]
+
+
+def parse_objective(text: str) -> tuple[str, float]:
+    """``valid_acc`` (maximize) or ``-params`` (minimize) -> (metric, sign)."""
+    text = text.strip()
+    return (text[1:], -1.0) if text.startswith("-") else (text, 1.0)
+
+
+def _compare(v: float, op: str, bound: float) -> bool:
+    return {"<": v < bound, "<=": v <= bound, ">": v > bound, ">=": v >= bound, "==": v == bound, "!=": v != bound}[op]
+
+
+def structural_metrics(arch) -> dict[str, float]:
+    """Metrics of the Architecture IR itself: op count and depth (longest input -> output path in ops)."""
+    import networkx as nx
+
+    g = arch.graph
+    depth: dict[str, int] = {}
+    for n in nx.topological_sort(g):
+        d = max((depth[u] for u in g.predecessors(n)), default=0)
+        depth[n] = d + (1 if g.nodes[n]["kind"] == "op" else 0)
+    return {"nodes": float(len(arch.ops())), "depth": float(depth[arch.output_node])}
+
+
+def run_trial(payload: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate one trial (in whatever process the executor chose); never raises."""
+    from .estimator import TrialSpec
+
+    t0 = time.time()
+    out: dict[str, Any] = {"status": "failed", "metrics": {}, "error": None, "started": t0, "worker": f"pid{os.getpid()}"}
+    try:
+        ref = SpaceRef(**payload["space"])
+        space = ref.load()
+        est = _cached_estimator(ref, payload["estimator"], payload["data"], payload["estimator_options"])
+        genotype = space.validate(Genotype(values=payload["genotype"]))
+        arch = space.realize(genotype, input_shape=getattr(est, "input_shape", lambda: None)())
+        workdir = Path(payload["workdir"]) if payload.get("workdir") else None
+        pre = dict(structural_metrics(arch))
+        constraints = space.constraints
+        if any(c["metric"] in ("params", "flops") for c in constraints):
+            backend = plugins.get_backend("torch")()
+            model = backend.build(arch)
+            pre["params"] = float(backend.count_params(model))
+            pre["flops"] = float(backend.flops(model, arch.input_shape))
+        broken = [c for c in constraints if c["metric"] in pre and not _compare(pre[c["metric"]], c["op"], c["value"])]
+        if broken:
+            c = broken[0]
+            out.update(status="rejected", metrics=pre,
+                       error=f"{c['metric']} = {pre[c['metric']]:.6g} breaks 'where {c['text']}' ({c['where']})")
+            return out
+        spec = TrialSpec(payload["number"], genotype, arch, workdir, payload.get("seed", 0), payload.get("extra", {}))
+        metrics = {**pre, **{k: float(v) for k, v in est.evaluate(spec).items()}}
+        broken = [c for c in constraints if c["metric"] in metrics and c["metric"] not in pre
+                  and not _compare(metrics[c["metric"]], c["op"], c["value"])]
+        name, sign = parse_objective(payload["objective"])
+        if name not in metrics:
+            raise SearchError(f"the estimator gave no '{name}' (it gave: {', '.join(sorted(metrics))})")
+        value = sign * metrics[name]
+        if not math.isfinite(value):
+            out.update(metrics=metrics, error=f"objective {payload['objective']} is {metrics[name]}")
+            return out
+        if broken:
+            c = broken[0]
+            out.update(status="rejected", metrics=metrics,
+                       error=f"{c['metric']} = {metrics[c['metric']]:.6g} breaks 'where {c['text']}' ({c['where']})")
+            return out
+        out.update(status="completed", metrics=metrics, value=value)
+    except MemoryError:
+        out["error"] = "out of memory"
+    except Exception as e:  # a failed trial is recorded; the search goes on
+        oom = type(e).__name__ == "OutOfMemoryError" or "out of memory" in str(e).lower()
+        out["error"] = "out of memory: " + str(e)[:500] if oom else f"{type(e).__name__}: {e}"
+        out["traceback"] = traceback.format_exc(limit=8)[-4000:]
+    finally:
+        out["duration"] = time.time() - t0
+    return out
+
+
+@dataclass
+class SearchResult:
+    store: Path
+    counts: dict[str, int]
+    best: Optional[TrialRecord]
+    stopped_early: bool = False
+
+
+class Search:
+    """One search: a space, a strategy, an estimator, a store, a budget."""
+
+    def __init__(self, space_file: str | Path, *, strategy: str = "evolution", estimator: str = "train",
+                 budget: int = 20, store: str | Path | None = None, seed: int = 0, data: str = "digits",
+                 network: Optional[str] = None, params: Optional[dict[str, Any]] = None,
+                 strategy_options: Optional[dict[str, Any]] = None, estimator_options: Optional[dict[str, Any]] = None,
+                 objective: Optional[str] = None, executor: str = "local", workers: int = 1, resume: bool = False,
+                 executor_options: Optional[dict[str, Any]] = None):
+        self.space_ref = SpaceRef(str(Path(space_file).resolve()), network, dict(params or {}))
+        self.space = self.space_ref.load()
+        if budget < 0:
+            raise SearchError("the budget must be at least 0")
+        self.strategy_name, self.estimator_name = strategy, estimator
+        self.strategy_options = dict(strategy_options or {})
+        self.estimator_options = dict(estimator_options or {})
+        self.budget, self.seed, self.data = budget, seed, data
+        self.executor_name, self.workers = executor, max(1, workers)
+        self.executor_options = dict(executor_options or {})
+        self.store_path = Path(store) if store else Path("runs") / f"{self.space.name}-{strategy}.db"
+        est_cls = plugins.get_estimator(estimator)
+        self.objective = objective or est_cls.objective
+        strat_cls = plugins.get_strategy(strategy)
+        try:
+            self.strategy = strat_cls(self.space, seed=seed, **self.strategy_options)
+        except ValueError as e:
+            raise SearchError(str(e)) from None
+        self.store = Store(self.store_path)
+        self._check_store(resume)
+        self.workdir = self.store_path.with_suffix("")
+
+    # ------------------------------------------------------------ store identity
+    def _identity(self) -> dict[str, Any]:
+        return {"space": self.space_ref.file, "network": self.space.name, "params": self.space_ref.params,
+                "strategy": self.strategy_name, "strategy_options": self.strategy_options,
+                "estimator": self.estimator_name, "estimator_options": self.estimator_options,
+                "data": self.data, "seed": self.seed, "objective": self.objective}
+
+    def _check_store(self, resume: bool) -> None:
+        meta = self.store.meta()
+        ident = self._identity()
+        if not meta:
+            self.store.set_meta({**ident, "created": time.time(), "budget": self.budget})
+            return
+        if not resume:
+            raise SearchError(f"store '{self.store_path}' already holds a search; pass --resume to continue it, "
+                              "or choose another --store")
+        diff = [k for k, v in ident.items() if k in meta and meta[k] != v]
+        if diff:
+            raise SearchError(f"store '{self.store_path}' holds a different search ({', '.join(diff)} differ: "
+                              + "; ".join(f"{k}: stored {meta[k]!r}, now {ident[k]!r}" for k in diff) + ")")
+        self.store.set_meta({"budget": self.budget})
+
+    # ------------------------------------------------------------ running
+    def _payload(self, number: int, g: Genotype, h: str) -> dict[str, Any]:
+        # the trial's seed and folder follow its architecture, so they do not depend on the order trials ran in
+        return {"space": {"file": self.space_ref.file, "network": self.space_ref.network, "params": self.space_ref.params},
+                "estimator": self.estimator_name, "estimator_options": self.estimator_options, "data": self.data,
+                "objective": self.objective, "number": number, "genotype": g.values,
+                "seed": (self.seed * 1_000_003 + int(h[:8], 16)) % 2 ** 31,
+                "workdir": str(self.workdir / "trials" / h[:16]), "extra": self._extra()}
+
+    def _extra(self) -> dict[str, Any]:
+        """What an estimator may want from earlier trials (successive halving reads the rung results)."""
+        rungs: dict[str, list[float]] = {}
+        for t in self._finished:
+            for k, v in t.metrics.items():
+                if k.startswith("rung_") and v is not None:
+                    rungs.setdefault(k, []).append(float(v))
+        return {"rungs": rungs}
+
+    def run(self, progress: bool = False, on_trial: Optional[Callable[[TrialRecord], None]] = None) -> SearchResult:
+        history = self.store.trials()
+        self._finished = [t for t in history if t.status in ("completed", "failed")]
+        self.strategy.replay([Told(t.genotype, Result(t.value, t.metrics, t.status)) for t in history])
+        done = self.store.finished_count()
+        executor = plugins.get_executor(self.executor_name)(workers=self.workers, **self.executor_options)
+        pending: dict[Future, tuple[Genotype, str]] = {}
+        pending_hashes: set[str] = set()
+        idle = 0
+        stopped_early = False
+        bar = _Progress(self, done) if progress else None
+        try:
+            while done + len(pending) < self.budget or pending:
+                while done + len(pending) < self.budget and len(pending) < self.workers and idle < MAX_IDLE_ASKS:
+                    g = self.strategy.ask()
+                    h = self.strategy.hash(g)
+                    known = self.store.lookup(h)
+                    if known is not None:  # answered from the store: no training, no budget
+                        rec = self.store.add(g, h, "cached", known.value, known.metrics, known.error, duration=0.0)
+                        self.strategy.tell(g, Result(known.value, known.metrics, "cached"))
+                        idle += 1
+                        self._notify(rec, bar, on_trial)
+                        continue
+                    if h in pending_hashes:
+                        idle += 1
+                        self.strategy.tell(g, Result(None, {}, "cached"))
+                        continue
+                    number = len(self.store.trials()) + len(pending)
+                    fut = executor.submit(run_trial, self._payload(number, g, h))
+                    pending[fut] = (g, h)
+                    pending_hashes.add(h)
+                if not pending:
+                    if idle >= MAX_IDLE_ASKS:
+                        stopped_early = True
+                    break
+                finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    g, h = pending.pop(fut)
+                    pending_hashes.discard(h)
+                    try:
+                        out = fut.result()
+                    except Exception as e:  # the worker itself died (killed, crashed)
+                        out = {"status": "failed", "metrics": {}, "error": f"worker failed: {type(e).__name__}: {e}",
+                               "started": None, "duration": None, "worker": None}
+                    value = out.get("value") if out["status"] == "completed" else None
+                    rec = self.store.add(g, h, out["status"], value, out["metrics"], out.get("error"),
+                                         out.get("started"), out.get("duration"), out.get("worker"))
+                    self.strategy.tell(g, Result(value, out["metrics"], out["status"]))
+                    if out["status"] in ("completed", "failed"):
+                        done += 1
+                        self._finished.append(rec)
+                        idle = 0
+                    else:
+                        idle += 1
+                    self._notify(rec, bar, on_trial)
+        finally:
+            executor.shutdown()
+            if bar is not None:
+                bar.stop()
+        return SearchResult(self.store_path, self.store.counts(), self.store.best(), stopped_early)
+
+    def _notify(self, rec: TrialRecord, bar: Optional["_Progress"], on_trial) -> None:
+        if bar is not None:
+            bar.update(rec)
+        if on_trial is not None:
+            on_trial(rec)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class _Progress:
+    """A rich progress bar: trials done / budget, best so far, elapsed, ETA."""
+
+    def __init__(self, search: Search, done: int):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.search = search
+        self.progress = Progress(TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("best {task.fields[best]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                                 TimeRemainingColumn())
+        best = search.store.best()
+        self.task = self.progress.add_task("search", total=search.budget, completed=done,
+                                           best=f"{best.value:.4f}" if best else "-")
+        self.progress.start()
+
+    def update(self, rec: TrialRecord) -> None:
+        best = self.search.store.best()
+        done = self.search.store.finished_count()
+        self.progress.update(self.task, completed=done, best=f"{best.value:.4f}" if best else "-")
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+def open_store(path: str | Path) -> Store:
+    p = Path(path)
+    if not p.is_file():
+        raise StoreError(f"no such store '{p}'")
+    return Store(p)
+
+
+def pareto_front(points: list[tuple[int, list[float]]]) -> list[int]:
+    """The ids whose objective vectors (all to maximize) no other point dominates."""
+    front = []
+    for i, a in points:
+        dominated = any(all(y >= x for x, y in zip(a, b)) and any(y > x for x, y in zip(a, b)) for j, b in points if j != i)
+        if not dominated:
+            front.append(i)
+    return front
+
+
+__all__ = ["Search", "SearchResult", "SearchError", "run_trial", "parse_objective", "pareto_front", "open_store",
+           "StoreError"]

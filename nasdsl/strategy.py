@@ -1,0 +1,114 @@
+"""Multi-trial search strategies: the ask/tell contract every strategy plugin implements.
+
+A strategy proposes genotypes (``ask``) and learns from their results
+(``tell``).  It sees only the Space IR's decisions and numbers — never models
+or backends — so every strategy runs on every space.  It is seeded, and
+``replay(history)`` rebuilds its state from a search's stored trials, so a
+resumed search continues the same search.
+
+Results are told as a :class:`Result`: ``value`` is the objective to
+**maximize** (None for a failed trial), ``metrics`` everything measured.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterable, Optional
+
+from .genotype import Genotype
+from .space import Space
+
+
+@dataclass
+class Result:
+    value: Optional[float]  # the objective, higher is better; None when the trial failed
+    metrics: dict[str, float] = field(default_factory=dict)
+    status: str = "completed"  # completed | failed | rejected | cached
+
+    @property
+    def ok(self) -> bool:
+        return self.value is not None
+
+
+@dataclass
+class Told:
+    """One entry of a search's history, as strategies replay it."""
+
+    genotype: Genotype
+    result: Result
+
+
+class Strategy:
+    """Base class of ask/tell strategies.
+
+    Subclasses implement ``ask`` and usually ``tell``; ``options`` are the
+    strategy's own settings (``population=10``), given on the command line as
+    ``--option population=10``.
+    """
+
+    name: ClassVar[str] = "strategy"
+    multi_objective: ClassVar[bool] = False
+
+    def __init__(self, space: Space, seed: int = 0, **options: Any):
+        self.space = space
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.options = options
+        self.seen: dict[str, Result] = {}  # canonical hash -> result, for the genotypes told so far
+        self.told = 0
+        self._hashes: dict[str, str] = {}
+        unknown = set(options) - set(self.option_names())
+        if unknown:
+            raise ValueError(f"strategy '{self.name}' has no option {', '.join(sorted(unknown))}; "
+                             f"its options: {', '.join(self.option_names()) or 'none'}")
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        return ()
+
+    # ------------------------------------------------------------ the contract
+    def ask(self) -> Genotype:
+        raise NotImplementedError
+
+    def tell(self, genotype: Genotype, result: Result) -> None:
+        self.seen[self.hash(genotype)] = result
+        self.told += 1
+
+    def replay(self, history: Iterable[Told]) -> None:
+        """Rebuild the state from a search's history: ask and tell in the original order.
+
+        Asking again keeps the random stream where the original run left it, so a
+        sequential search resumed from its store proposes what it would have proposed.
+        """
+        for item in history:
+            self.ask()
+            self.tell(item.genotype, item.result)
+
+    # ------------------------------------------------------------ helpers for subclasses
+    def hash(self, genotype: Genotype) -> str:
+        """The canonical hash (isomorphic genotypes are one architecture); cached."""
+        key = genotype.model_dump_json()
+        h = self._hashes.get(key)
+        if h is None:
+            h = self.space.canonical_hash(genotype)
+            if len(self._hashes) > 200_000:
+                self._hashes.clear()
+            self._hashes[key] = h
+        return h
+
+    def is_new(self, genotype: Genotype) -> bool:
+        return self.hash(genotype) not in self.seen
+
+    def fresh(self, propose, tries: int = 100) -> Genotype:
+        """Call ``propose()`` until it gives a genotype not evaluated yet (or ``tries`` run out)."""
+        g = propose()
+        for _ in range(tries - 1):
+            if self.is_new(g):
+                return g
+            g = propose()
+        return g
+
+    def best(self) -> Optional[tuple[str, Result]]:
+        ok = [(h, r) for h, r in self.seen.items() if r.ok]
+        return max(ok, key=lambda hr: hr[1].value) if ok else None

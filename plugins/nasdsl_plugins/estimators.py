@@ -1,0 +1,173 @@
+"""Built-in estimators: full training, successive halving and Hyperband over epochs, cost.
+
+``train``      trains the architecture with the PyTorch backend (the recipe of
+               ``nasdsl train``; options: epochs, lr, batch_size, optimizer, ...,
+               fraction = the share of the training split used)
+``sha``        asynchronous successive halving (Li et al., "A System for Massively
+               Parallel Hyperparameter Tuning", 2020): train to the first rung of
+               epochs; go on to the next rung only while the validation accuracy is
+               in the top 1/eta of what earlier trials reached at that rung
+``hyperband``  several successive-halving brackets with different first rungs
+               (Li et al., JMLR 2018), assigned to trials in turn
+``cost``       parameters, FLOPs, op count and depth, without training
+               (objective: fewest parameters)
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from nasdsl import hookimpl
+from nasdsl.datasets import load_dataset
+from nasdsl.estimator import Estimator, TrialSpec
+from nasdsl.plugins import get_backend
+
+RECIPE_OPTIONS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule", "grad_clip",
+                  "label_smoothing", "drop_path", "auxiliary_weight", "device", "max_steps")
+
+
+def _load(data: str):
+    if data.endswith(".npz"):
+        return load_dataset("npz", path=data)
+    return load_dataset(data)
+
+
+class TrainEstimator(Estimator):
+    name = "train"
+    objective = "valid_acc"
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        return RECIPE_OPTIONS + ("fraction", "save_model")
+
+    def __init__(self, space, data: str = "digits", **options: Any):
+        super().__init__(space, data, **options)
+        self.dataset = _load(data)
+        fraction = float(options.get("fraction", 1.0))
+        if not 0 < fraction <= 1:
+            raise ValueError("fraction must be in (0, 1]")
+        if fraction < 1:
+            self.dataset = self.dataset.subset(fraction)
+        self.backend = get_backend("torch")()
+        self.recipe_overrides = {k: v for k, v in options.items() if k in RECIPE_OPTIONS}
+        self.recipe_overrides.setdefault("epochs", 10)
+        self.save_model = bool(options.get("save_model", True))
+
+    def input_shape(self) -> tuple[int, ...]:
+        return self.dataset.input_shape
+
+    def recipe(self, trial: TrialSpec, **extra: Any):
+        from nasdsl_plugins.torch_backend.train import Recipe
+
+        return Recipe().from_hyperparameters(trial.arch.hyperparameters).updated(
+            **{**self.recipe_overrides, **extra, "seed": trial.seed})
+
+    def _check_classes(self, trial: TrialSpec) -> None:
+        out = trial.arch.output_shape[0]
+        if out != self.dataset.classes:
+            raise ValueError(f"the network has {out} outputs but the data has {self.dataset.classes} classes "
+                             f"(set the network parameter, e.g. --param classes={self.dataset.classes})")
+
+    def evaluate(self, trial: TrialSpec) -> dict[str, float]:
+        self._check_classes(trial)
+        result = self.backend.train(trial.arch, self.dataset, self.recipe(trial))
+        self._save(trial, result.model)
+        return dict(result.metrics)
+
+    def _save(self, trial: TrialSpec, model) -> None:
+        if self.save_model and trial.workdir is not None:
+            import torch
+
+            trial.workdir.mkdir(parents=True, exist_ok=True)
+            torch.save({"model": model.state_dict()}, trial.workdir / "model.pt")
+
+
+class SuccessiveHalvingEstimator(TrainEstimator):
+    name = "sha"
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        return TrainEstimator.option_names() + ("min_epochs", "max_epochs", "eta")
+
+    def __init__(self, space, data: str = "digits", **options: Any):
+        super().__init__(space, data, **options)
+        self.eta = int(options.get("eta", 3))
+        self.min_epochs = int(options.get("min_epochs", 1))
+        self.max_epochs = int(options.get("max_epochs", self.recipe_overrides.get("epochs", 9)))
+        if self.eta < 2 or not 1 <= self.min_epochs <= self.max_epochs:
+            raise ValueError("successive halving needs eta >= 2 and 1 <= min_epochs <= max_epochs")
+
+    def rungs(self, trial: TrialSpec) -> list[int]:
+        out, r = [], self.min_epochs
+        while r < self.max_epochs:
+            out.append(r)
+            r *= self.eta
+        return out + [self.max_epochs]
+
+    def evaluate(self, trial: TrialSpec) -> dict[str, float]:
+        import torch
+
+        from nasdsl_plugins.torch_backend.train import fit
+
+        self._check_classes(trial)
+        recipe = self.recipe(trial, epochs=self.max_epochs)
+        torch.manual_seed(recipe.seed)
+        model = self.backend.build(trial.arch, auxiliary=recipe.auxiliary_weight > 0)
+        workdir = trial.workdir or Path(".")
+        ckpt = workdir / "checkpoint.pt"
+        seen: dict[str, list[float]] = trial.extra.get("rungs", {})
+        metrics: dict[str, float] = {}
+        rung_log: dict[str, float] = {}
+        for r in self.rungs(trial):
+            res = fit(model, self.dataset, recipe, checkpoint=ckpt, resume=True, until_epoch=r)
+            rung_log[f"rung_{r}"] = res.metrics["valid_acc"]
+            metrics = {**res.metrics, **rung_log}
+            others = sorted(seen.get(f"rung_{r}", []), reverse=True)
+            if r < self.max_epochs and len(others) >= self.eta:
+                cut = others[max(0, math.ceil(len(others) / self.eta) - 1)]
+                if res.metrics["valid_acc"] < cut:
+                    break  # not in the top 1/eta at this rung: stop here
+        metrics["epochs_trained"] = float(metrics.get("epochs", 0))
+        metrics["params"] = float(self.backend.count_params(model))
+        metrics["flops"] = float(self.backend.flops(model, trial.arch.input_shape))
+        ckpt.unlink(missing_ok=True)
+        self._save(trial, model)
+        return metrics
+
+
+class HyperbandEstimator(SuccessiveHalvingEstimator):
+    name = "hyperband"
+
+    def rungs(self, trial: TrialSpec) -> list[int]:
+        s_max = int(math.floor(math.log(self.max_epochs / self.min_epochs, self.eta) + 1e-9))
+        s = s_max - trial.number % (s_max + 1)  # brackets in turn, most aggressive first
+        first = max(self.min_epochs, int(round(self.max_epochs / self.eta ** s)))
+        out, r = [], first
+        while r < self.max_epochs:
+            out.append(r)
+            r *= self.eta
+        return out + [self.max_epochs]
+
+
+class CostEstimator(Estimator):
+    name = "cost"
+    objective = "-params"
+
+    def __init__(self, space, data: str = "digits", **options: Any):
+        super().__init__(space, data, **options)
+        self.backend = get_backend("torch")()
+
+    def evaluate(self, trial: TrialSpec) -> dict[str, float]:
+        model = self.backend.build(trial.arch)
+        return {"params": float(self.backend.count_params(model)),
+                "flops": float(self.backend.flops(model, trial.arch.input_shape))}
+
+
+@hookimpl
+def register_estimators(register):
+    register("train", TrainEstimator)
+    register("sha", SuccessiveHalvingEstimator)
+    register("hyperband", HyperbandEstimator)
+    register("cost", CostEstimator)

@@ -1,0 +1,265 @@
+"""The search loop: store, resume after SIGKILL, failures, duplicates, constraints, workers, reports."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+
+import pytest
+
+from nasdsl import hookimpl
+from nasdsl.estimator import Estimator
+from nasdsl.report import summary, write_html
+from nasdsl.search import Search, SearchError, pareto_front
+from nasdsl.store import Store
+from nasdsl.testing import SyntheticEstimator, registered
+
+from .conftest import ROOT
+
+NB201 = str(ROOT / "spaces" / "nasbench201.nas")
+
+
+class Flaky(Estimator):
+    """Raises for some architectures, returns NaN for others, scores the rest."""
+
+    name = "flaky"
+
+    def evaluate(self, trial):
+        h = int(trial.arch.canonical_hash()[:6], 16)
+        if h % 4 == 0:
+            raise RuntimeError("injected failure")
+        if h % 4 == 1:
+            return {"valid_acc": float("nan")}
+        return {"valid_acc": (h % 1000) / 1000.0}
+
+
+class TestPlugin:
+    @hookimpl
+    def register_estimators(self, register):
+        register("flaky", Flaky)
+        register("synthetic", SyntheticEstimator)
+
+
+@pytest.fixture
+def plugin():
+    with registered(TestPlugin(), name="test-search-plugin"):
+        yield
+
+
+def finished(store: Store):
+    return [t for t in store.trials() if t.status in ("completed", "failed")]
+
+
+def test_failed_and_nan_trials_are_recorded_and_the_search_completes(plugin, tmp_path):
+    s = Search(NB201, strategy="random", estimator="flaky", budget=24, store=tmp_path / "s.db", executor="inprocess")
+    result = s.run()
+    s.close()
+    with Store(tmp_path / "s.db") as st:
+        done = finished(st)
+        assert len(done) == 24
+        failed = [t for t in done if t.status == "failed"]
+        assert any("injected failure" in (t.error or "") for t in failed)
+        assert any("nan" in (t.error or "").lower() for t in failed)
+        assert all(t.value is None for t in failed)
+        assert all(t.value is not None and 0 <= t.value < 1 for t in done if t.status == "completed")
+    assert result.counts["completed"] + result.counts["failed"] == 24
+    assert result.best is not None and result.best.status == "completed"
+
+
+def test_duplicates_are_answered_from_the_store(plugin, tmp_path):
+    text = """
+    network tiny(classes = 3) {
+        input [2, 4, 4]
+        a = one of [conv_3x3, max_pool_3x3]
+        b = sum(a -> one of [relu, batchnorm], a -> one of [relu, batchnorm])
+        return global_avg_pool -> linear(classes)
+    }
+    """
+    f = tmp_path / "tiny.nas"
+    f.write_text(text)
+    # 2 * 2 * 2 = 8 genotypes, but swapping the two parallel branches gives the same architecture: 6 distinct
+    s = Search(str(f), strategy="random", estimator="synthetic", budget=50, store=tmp_path / "t.db", executor="inprocess")
+    result = s.run()
+    s.close()
+    assert result.stopped_early
+    with Store(tmp_path / "t.db") as st:
+        done = finished(st)
+        assert len(done) == 6 == len({t.hash for t in done})
+        cached = st.trials("cached")
+        assert cached and all(c.hash in {t.hash for t in done} for c in cached)
+        by_hash = {t.hash: t.value for t in done}
+        assert all(c.value == by_hash[c.hash] for c in cached)
+
+
+def test_constraints_reject_before_training(plugin, tmp_path):
+    text = """
+    network c(classes = 4) {
+        input [3, 8, 8]
+        where params < 1000
+        x = one of [conv_3x3(4), conv_3x3(64), conv_1x1(4), conv(64, k=5)]
+        return global_avg_pool -> linear(classes)
+    }
+    """
+    f = tmp_path / "c.nas"
+    f.write_text(text)
+    s = Search(str(f), strategy="grid", estimator="synthetic", budget=4, store=tmp_path / "c.db", executor="inprocess")
+    result = s.run()
+    s.close()
+    with Store(tmp_path / "c.db") as st:
+        rejected = st.trials("rejected")
+        assert len(rejected) == 2 and all("breaks 'where params < 1000'" in t.error for t in rejected)
+        assert all(t.metrics["params"] >= 1000 for t in rejected)
+        assert all(t.metrics["params"] < 1000 for t in st.trials("completed"))
+    assert result.counts["completed"] == 2 and result.stopped_early
+
+
+def test_resume_continues_and_refuses_another_search(plugin, tmp_path):
+    db = tmp_path / "r.db"
+    s = Search(NB201, strategy="evolution", estimator="synthetic", budget=12, store=db, seed=3, executor="inprocess")
+    s.run()
+    s.close()
+    with pytest.raises(SearchError, match="--resume"):
+        Search(NB201, strategy="evolution", estimator="synthetic", budget=20, store=db, seed=3)
+    with pytest.raises(SearchError, match="different search"):
+        Search(NB201, strategy="random", estimator="synthetic", budget=20, store=db, seed=3, resume=True)
+    s = Search(NB201, strategy="evolution", estimator="synthetic", budget=20, store=db, seed=3, resume=True,
+               executor="inprocess")
+    s.run()
+    s.close()
+    # the same search run in one go proposes the same trials, in the same order
+    s = Search(NB201, strategy="evolution", estimator="synthetic", budget=20, store=tmp_path / "one.db", seed=3,
+               executor="inprocess")
+    s.run()
+    s.close()
+    with Store(db) as a, Store(tmp_path / "one.db") as b:
+        ha = [t.hash for t in a.trials()]
+        hb = [t.hash for t in b.trials()]
+        assert len(finished(a)) == 20
+        assert ha == hb
+
+
+def test_worker_pool_runs_trials_in_parallel(tmp_path):
+    s = Search(NB201, strategy="random", estimator="cost", budget=6, store=tmp_path / "w.db", workers=2,
+               params={"C": 4, "N": 1})
+    result = s.run()
+    s.close()
+    assert result.counts["completed"] == 6
+    with Store(tmp_path / "w.db") as st:
+        workers = {t.worker for t in st.trials("completed")}
+        assert len(workers) == 2 and all(w.startswith("pid") and w != f"pid{os.getpid()}" for w in workers)
+        assert all(t.metrics["params"] > 0 and t.metrics["flops"] > 0 for t in st.trials("completed"))
+
+
+def test_store_is_sqlite_wal_with_one_row_per_trial(plugin, tmp_path):
+    db = tmp_path / "x.db"
+    s = Search(NB201, strategy="random", estimator="synthetic", budget=5, store=db, executor="inprocess")
+    s.run()
+    s.close()
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    rows = conn.execute("SELECT number, genotype, status, value, metrics FROM trials ORDER BY number").fetchall()
+    assert [r[0] for r in rows] == list(range(len(rows))) and len(rows) >= 5
+    assert all(json.loads(r[1]) and r[2] in ("completed", "failed", "cached") for r in rows)
+
+
+def test_report_html_and_json(plugin, tmp_path):
+    db = tmp_path / "rep.db"
+    s = Search(NB201, strategy="random", estimator="synthetic", budget=8, store=db, executor="inprocess",
+               params={"C": 4, "N": 1})
+    s.run()
+    s.close()
+    with Store(db) as st:
+        st.set_meta({"pareto": ["-nodes_seen"]})
+        info = summary(st)
+        assert info["completed"] == 8 and info["failed"] == 0
+        assert set(info["best"]) >= {"genotype", "metrics"} and info["best"]["metrics"]["valid_acc"] > 0
+        front = info["pareto"]
+        assert front and all("valid_acc" in p for p in front)
+        page = write_html(st, tmp_path / "out")
+    html = page.read_text()
+    assert html.count("<tr class=") == len(Store(db).trials())
+    for f in ("progress.png", "pareto.png", "best_genotype.json", "best_architecture.svg", "best_model.pt"):
+        assert (tmp_path / "out" / f).stat().st_size > 0, f
+    r = subprocess.run([sys.executable, "-m", "nasdsl", "report", str(db), "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["completed"] == 8 and "best" in data and "failed" in data
+
+
+def test_pareto_front():
+    pts = [(0, [0.9, -5.0]), (1, [0.8, -1.0]), (2, [0.7, -3.0]), (3, [0.95, -9.0]), (4, [0.9, -6.0])]
+    assert sorted(pareto_front(pts)) == [0, 1, 3]
+
+
+def _sigkill_cmd(db):
+    return [sys.executable, "-m", "nasdsl", "search", NB201, "-p", "C=4", "-p", "N=1", "--strategy", "evolution",
+            "--estimator", "train", "-E", "epochs=1", "-E", "fraction=0.4", "--budget", "8", "--store", str(db),
+            "--seed", "5", "--quiet"]
+
+
+def test_sigkill_mid_search_then_resume_loses_and_repeats_nothing(tmp_path):
+    db = tmp_path / "kill.db"
+    proc = subprocess.Popen(_sigkill_cmd(db), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    before = []
+    try:
+        deadline = time.time() + 600
+        while time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            if db.exists():
+                try:
+                    with Store(db) as st:
+                        before = finished(st)
+                except sqlite3.OperationalError:
+                    continue
+                if len(before) >= 3:
+                    break
+        assert proc.poll() is None, "the search ended before it could be killed: " + proc.stderr.read().decode()[-2000:]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with Store(db) as st:
+        before = finished(st)
+    assert 3 <= len(before) < 8
+    r = subprocess.run(_sigkill_cmd(db) + ["--resume"], capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    with Store(db) as st:
+        after = finished(st)
+        assert len(after) == 8  # the budget, counted across the kill
+        assert len({t.hash for t in after}) == 8  # nothing trained twice
+        kept = {t.number: (t.hash, t.value, t.status) for t in after}
+        for t in before:  # nothing finished before the kill was lost or changed
+            assert kept[t.number] == (t.hash, t.value, t.status)
+        numbers = [t.number for t in st.trials()]
+        assert numbers == list(range(len(numbers)))
+
+
+@pytest.mark.slow
+def test_digits_search_beats_the_median_random_architecture(tmp_path):
+    """A real search (evolution, full training on digits) against random architectures of the same space."""
+    common = ["-p", "C=8", "-p", "N=1", "--estimator", "train", "-E", "epochs=4", "--seed", "1", "--quiet"]
+    r = subprocess.run([sys.executable, "-m", "nasdsl", "search", NB201, "--strategy", "evolution", "--budget", "16",
+                        "--store", str(tmp_path / "evo.db"), "-S", "population=6", *common],
+                       capture_output=True, text=True, cwd=ROOT, timeout=3000)
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = subprocess.run([sys.executable, "-m", "nasdsl", "search", NB201, "--strategy", "random", "--budget", "9",
+                        "--store", str(tmp_path / "rnd.db"), *common], capture_output=True, text=True, cwd=ROOT,
+                       timeout=3000)
+    assert r.returncode == 0, r.stderr[-3000:]
+    with Store(tmp_path / "evo.db") as evo, Store(tmp_path / "rnd.db") as rnd:
+        best = evo.best()
+        random_tests = [t.metrics["test_acc"] for t in rnd.trials("completed")]
+        assert best is not None and len(random_tests) >= 5
+        median = statistics.median(random_tests)
+        print(f"evolution best: valid {best.value:.4f} test {best.metrics['test_acc']:.4f}; "
+              f"random median test {median:.4f}")
+        assert best.metrics["test_acc"] > median
+        assert math.isfinite(best.metrics["test_acc"])
