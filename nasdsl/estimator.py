@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Optional
 
 from .architecture import Architecture
 from .genotype import Genotype
+from .plugins import check_options
 from .space import Space
 
 
@@ -40,10 +41,7 @@ class Estimator:
         self.space = space
         self.data_name = data
         self.options = options
-        unknown = set(options) - set(self.option_names())
-        if unknown:
-            raise ValueError(f"estimator '{self.name}' has no option {', '.join(sorted(unknown))}; "
-                             f"its options: {', '.join(self.option_names()) or 'none'}")
+        check_options("estimator", self.name, options, self.option_names())
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:

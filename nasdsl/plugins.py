@@ -145,6 +145,14 @@ def reset() -> None:
         r.reset()
 
 
+def check_options(kind: str, name: str, options: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    """Raise ValueError naming options a strategy / estimator does not have, and the ones it has."""
+    unknown = set(options) - set(allowed)
+    if unknown:
+        raise ValueError(f"{kind} '{name}' has no option {', '.join(sorted(unknown))}; "
+                         f"its options: {', '.join(allowed) or 'none'}")
+
+
 def get_strategy(name: str) -> type:
     return strategies.get(name)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterable, Optional
 
 from .genotype import Genotype
+from .plugins import check_options
 from .space import Space
 
 
@@ -58,10 +59,7 @@ class Strategy:
         self.seen: dict[str, Result] = {}  # canonical hash -> result, for the genotypes told so far
         self.told = 0
         self._hashes: dict[str, str] = {}
-        unknown = set(options) - set(self.option_names())
-        if unknown:
-            raise ValueError(f"strategy '{self.name}' has no option {', '.join(sorted(unknown))}; "
-                             f"its options: {', '.join(self.option_names()) or 'none'}")
+        check_options("strategy", self.name, options, self.option_names())
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
