@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import sys
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -42,7 +43,9 @@ from .grammar import parse
 
 MAX_NODES = 200_000
 MAX_LOOP = 100_000
+MAX_STEPS = 1_000_000  # statements and loop rounds one evaluation may run
 MAX_INT = 10 ** 15
+MAX_OPSET_DEPTH = 50
 METRICS = ("params", "flops", "latency", "depth", "nodes")
 BUILTINS = ("sum", "concat", "dag", "cells")
 
@@ -56,6 +59,7 @@ class Program:
 
     file: str
     defs: dict[str, Any] = field(default_factory=dict)  # name -> ast.OpsDef | ast.CellDef | ast.NetworkDef
+    source: str = ""  # the text of the root file, for quoting it in errors
     networks: list[str] = field(default_factory=list)  # in the root file, in order
     modules: dict[str, ast.Module] = field(default_factory=dict)
 
@@ -77,10 +81,10 @@ def load_program(path: str | Path | None = None, text: str | None = None, file: 
             text = Path(path).read_text(encoding="utf-8")
         except FileNotFoundError:
             raise NasError(f"no such file '{path}'") from None
-        except (OSError, UnicodeDecodeError) as e:
+        except (OSError, ValueError) as e:  # ValueError: not UTF-8, or a NUL in the path
             raise NasError(f"cannot read '{path}': {e}") from None
     file = file or (str(path) if path else "<string>")
-    prog = Program(file)
+    prog = Program(file, source=text)
     _load_into(prog, text, file, stack=[])
     root = prog.modules[_key(file)]
     prog.networks = [d.name for d in root.items if isinstance(d, ast.NetworkDef)]
@@ -90,8 +94,16 @@ def load_program(path: str | Path | None = None, text: str | None = None, file: 
 def _key(file: str) -> str:
     try:
         return str(Path(file).resolve())
-    except OSError:
+    except (OSError, ValueError, RuntimeError):  # a name the OS refuses, or a symlink loop
         return file
+
+
+def _is_file(path: Path) -> bool:
+    """Like ``Path.is_file``, but False (not an exception) for a name the OS refuses: too long, a NUL byte."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _load_into(prog: Program, text: str, file: str, stack: list[str]) -> None:
@@ -102,7 +114,7 @@ def _load_into(prog: Program, text: str, file: str, stack: list[str]) -> None:
         if isinstance(item, ast.Import):
             base = Path(file).parent if file not in ("<string>",) else Path.cwd()
             target = (base / item.path)
-            if not target.is_file() and (packaged_spaces_dir() / item.path).is_file():
+            if not _is_file(target) and _is_file(packaged_spaces_dir() / item.path):
                 target = packaged_spaces_dir() / item.path
             tkey = _key(str(target))
             if tkey in stack or tkey == key:
@@ -110,11 +122,11 @@ def _load_into(prog: Program, text: str, file: str, stack: list[str]) -> None:
                 raise NasError(f"circular import: {chain}", item.span)
             if tkey in prog.modules:
                 continue
-            if not target.is_file():
+            if not _is_file(target):
                 raise NasError(f"import not found: '{item.path}' (looked in {base} and the reference spaces)", item.span)
             try:
                 sub = target.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as e:
+            except (OSError, ValueError) as e:
                 raise NasError(f"cannot read import '{item.path}': {e}", item.span) from None
             _load_into(prog, sub, str(target), stack + [key])
     for item in module.items:
@@ -126,7 +138,16 @@ def _load_into(prog: Program, text: str, file: str, stack: list[str]) -> None:
             raise NasError(f"duplicate definition '{name}' (first defined at {first})", item.span)
         if name in BUILTINS or primitives.get(name) is not None:
             raise NasError(f"'{name}' is a built-in name and cannot be redefined", item.span)
+        seen: set[str] = set()
+        for p in getattr(item, "params", ()):
+            if p.name in seen:
+                raise NasError(f"duplicate parameter '{p.name}' of {_kind(item)} '{name}'", p.span)
+            seen.add(p.name)
         prog.defs[name] = item
+
+
+def _kind(d: Any) -> str:
+    return d.kind if isinstance(d, ast.CellDef) else "network" if isinstance(d, ast.NetworkDef) else "op set"
 
 
 # ============================================================ values
@@ -233,11 +254,16 @@ class Evaluator:
         self.hyper: dict[str, Any] = {}
         self.input_shape: tuple[int, ...] | None = None
         self.params: dict[str, Any] = {}
+        self.steps = 0  # statements and loop rounds run so far (bounded by MAX_STEPS)
+        self.where: Span | None = None  # the statement or op being evaluated, for errors found deep inside
+        self.template_nodes = 0
+        self._next_suffix: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # graph -> {id: next '#n'}
 
     # ------------------------------------------------------------ entry
     def run_network(self, name: str) -> Any:
         net = self.prog.defs[name]
         self.network_name = name
+        self.where = net.span
         env = dict(self._global_env_cached())
         known = {p.name for p in net.params}
         for k in self.params_override:
@@ -291,7 +317,14 @@ class Evaluator:
                 raise NasError("statement after return", st.span)
             self._stmt(st, scope)
 
+    def _step(self, span: Span) -> None:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise NasError(f"the program runs too long: more than {MAX_STEPS} statements and loop rounds", span)
+
     def _stmt(self, st: Any, scope: Scope) -> None:
+        self._step(st.span)
+        self.where = st.span
         if isinstance(st, ast.Assign):
             if st.index is None:
                 label = st.target
@@ -317,9 +350,11 @@ class Evaluator:
             stop = self._int(st.stop, scope, "a range end")
             if stop - start > MAX_LOOP:
                 raise NasError(f"loop of {stop - start} iterations is too long (at most {MAX_LOOP})", st.span)
-            if st.var in scope.env and not isinstance(scope.env[st.var], int):
-                raise NasError(f"loop variable '{st.var}' hides another name", st.span)
+            # the variable is removed after the loop, so it must not hide (and then delete) another name
+            if st.var in scope.env or st.var in BUILTINS or primitives.get(st.var) is not None:
+                raise NasError(f"loop variable '{st.var}' hides another name; pick another one", st.span)
             for i in range(start, stop):
+                self._step(st.span)
                 scope.env[st.var] = i
                 self._body(st.body, scope)
                 if scope.returned is not None:
@@ -387,10 +422,12 @@ class Evaluator:
             if metric not in METRICS:
                 hint = did_you_mean(metric, METRICS)
                 raise NasError(f"unknown metric '{metric}' in constraint" + (f"; {hint}" if hint else f" (known: {', '.join(METRICS)})"), cond.left.span)
-            return [{"metric": metric, "op": cond.op, "value": cond.right.value, "text": str(cond), "where": str(cond.span)}]
+            return [{"metric": metric, "op": cond.op, "value": _literal(cond.right), "text": str(cond), "where": str(cond.span)}]
         raise NasError("a constraint compares a metric with a number, e.g. 'where params < 5M'; join several with 'and'", cond.span)
 
     def _hp(self, st: ast.Hp, scope: Scope) -> None:
+        if st.name in self.hyper:
+            raise NasError(f"duplicate hyperparameter '{st.name}'", st.span)
         name = _join(self.network_name, st.name)
         dom = st.domain
         where = str(st.span)
@@ -444,13 +481,20 @@ class Evaluator:
         nid = _join(scope.node_prefix, scope.stmt, base) or base
         g = scope.graph if self.exploring else self.arch
         if nid in g:
-            i = 2
+            # the first free 'nid#i', i >= 2; remembering where the search ended keeps a long
+            # chain of the same op linear
+            nexts = self._next_suffix.setdefault(g, {})
+            i = nexts.get(nid, 2)
             while f"{nid}#{i}" in g:
                 i += 1
+            nexts[nid] = i + 1
             nid = f"{nid}#{i}"
         return nid
 
     def _tnode(self, base: str, scope: Scope, **attrs: Any) -> Tensor:
+        self.template_nodes += 1
+        if self.template_nodes > MAX_NODES:
+            raise NasError(f"the search space has more than {MAX_NODES} nodes", self.where)
         nid = self._nid(scope, base)
         scope.graph.add_node(nid, **attrs)
         return Tensor(nid, None, base)
@@ -524,7 +568,7 @@ class Evaluator:
     # ------------------------------------------------------------ expressions
     def _expr(self, e: Any, scope: Scope, want_value: bool = False) -> Any:
         if isinstance(e, ast.Number):
-            return e.value
+            return _literal(e)
         if isinstance(e, ast.String):
             return e.value
         if isinstance(e, ast.BinOp):
@@ -710,11 +754,18 @@ class Evaluator:
         labels = [t.label for t in out]
         if len(set(labels)) != len(labels):
             raise NasError(f"the same input is listed twice among the {what}s", e.span)
+        if self.exploring:  # two names for one tensor (``v = repeat 0 {...}`` is its input)
+            first: dict[str, str] = {}
+            for t in out:
+                if t.node in first:
+                    raise NasError(f"'{t.label}' and '{first[t.node]}' are the same tensor; list it once", e.span)
+                first[t.node] = t.label
         return out
 
     # ------------------------------------------------------------ op application
     def _apply(self, item: Any, x: Tensor, scope: Scope) -> Tensor:
         """Apply an op-like chain element (op, op set, cell, repeat, dag, path) to ``x``."""
+        self.where = item.span
         if isinstance(item, ast.Chain):
             for sub in item.items:
                 x = self._apply(sub, x, scope)
@@ -762,6 +813,16 @@ class Evaluator:
             if pos:
                 raise NasError(f"op set '{v.name}' takes keyword arguments (like channels=, stride=), "
                                "given to every op that has them", item.span)
+            takes = set()
+            for o in ops.options:
+                head = o.expr.func if isinstance(o.expr, ast.Call) else o.expr.id if isinstance(o.expr, ast.Name) else None
+                target = (o.env[head] if head in o.env else primitives.get(head)) if head else None
+                if isinstance(target, primitives.Primitive):  # only primitives receive the set's arguments
+                    takes.update(target.param_names())
+            for k, a in kw.items():
+                if k not in takes:
+                    raise NasError(f"no op of op set '{v.name}' has an argument '{k}'"
+                                   f" (they take: {', '.join(sorted(takes)) or 'none'})", a.span)
             ops.applied = ((), {k: self._value(a.value, scope) for k, a in kw.items()})
             return self._choose(ops, item, x, scope)
         if isinstance(v, Family) and v.members and all(isinstance(m, CellRef) for m in v.members.values()):
@@ -793,6 +854,18 @@ class Evaluator:
             raise NasError("an op's arguments are numbers, not tensors", e.span)
         return v
 
+    @staticmethod
+    def _bad_arg_span(prim: primitives.Primitive, pos: tuple, kw: dict, item: Any) -> Span:
+        """Where an argument that ``primitives.bind`` refused was written: an unknown keyword, the
+        first argument too many, or else the whole call."""
+        names = prim.param_names()
+        unknown = [a for k, a in kw.items() if k not in names]
+        if unknown:
+            return unknown[0].span
+        if len(pos) > len(names):
+            return pos[len(names)].span
+        return item.span
+
     def _stride_for(self, x: Tensor, scope: Scope) -> int:
         return 2 if x.node in scope.reduce_inputs else 1
 
@@ -808,7 +881,7 @@ class Evaluator:
         try:
             args = primitives.bind(prim, p_vals, k_vals)
         except ValueError as err:
-            raise NasError(str(err), item.span) from None
+            raise NasError(str(err), self._bad_arg_span(prim, pos, kw, item)) from None
         names = prim.param_names()
         explicit = "stride" in k_vals or ("stride" in names and len(p_vals) > names.index("stride"))
         if "stride" in names and not explicit and x.node in scope.reduce_inputs:
@@ -818,7 +891,7 @@ class Evaluator:
             scope.graph.add_edge(x.node, t.node, port=0)
             return t
         op, base = prim.name, prim.canonical
-        if base == "skip_connect" and args.get("stride", 1) == 2:
+        if base == "skip_connect" and args.get("stride", 1) == 2 and len(x.shape) == 3:
             prim = primitives.get("factorized_reduce")
             op, base, args = "factorized_reduce", "factorized_reduce", {"channels": x.shape[0]}
         if args.get("channels") == primitives.SAME:
@@ -833,11 +906,22 @@ class Evaluator:
     def _opset(self, e: Any, scope: Scope) -> OpSet:
         """Options from an op-set name, a family name, or an inline list of ops / cells / paths."""
         options: list[Option] = []
+        within: list[str] = []  # the op sets being expanded, outermost first
+
+        def expand(d: ast.OpsDef, at: Span) -> None:
+            if d.name in within:
+                chain = " -> ".join(within[within.index(d.name):] + [d.name])
+                raise NasError(f"cycle: op set '{d.name}' contains itself ({chain})", at)
+            if len(within) >= MAX_OPSET_DEPTH:
+                raise NasError(f"op sets nest more than {MAX_OPSET_DEPTH} deep", at)
+            within.append(d.name)
+            for sub in d.items:
+                add(sub, self._global_env_cached())
+            within.pop()
 
         def add(item: Any, env: dict) -> None:
             if isinstance(item, ast.Name) and item.id in env and isinstance(env[item.id], ast.OpsDef):
-                for sub in env[item.id].items:
-                    add(sub, self._global_env_cached())
+                expand(env[item.id], item.span)
                 return
             if isinstance(item, ast.Name) and item.id in env and isinstance(env[item.id], Family):
                 fam = env[item.id]
@@ -871,8 +955,7 @@ class Evaluator:
         elif isinstance(e, ast.Name):
             v = self._lookup(e, scope)
             if isinstance(v, ast.OpsDef):
-                for item in v.items:
-                    add(item, self._global_env_cached())
+                expand(v, e.span)
             elif isinstance(v, Family):
                 add(e, scope.env)
             else:
@@ -880,7 +963,8 @@ class Evaluator:
         else:
             raise NasError("'one of' takes an op set name or a list of ops", e.span)
         if not options:
-            raise NasError("empty choice: the op set has no ops", e.span)
+            what = f"op set '{e.id}' has no ops" if isinstance(e, ast.Name) else "the list has no ops"
+            raise NasError(f"empty choice: {what}", e.span)
         texts = [o.text for o in options]
         dup = next((t for t in texts if texts.count(t) > 1), None)
         if dup:
@@ -952,8 +1036,9 @@ class Evaluator:
                 raise NasError("a cell argument must be one tensor", a.span)
             args[len(pre) + i] = v
         if len(args) != len(d.params):
+            given = f"{len(call.args)} given" + (", plus the tensor it is applied to" if pre else "")
             raise NasError(f"{d.kind} '{ref.text}' takes {len(d.params)} argument{'s' if len(d.params) != 1 else ''} "
-                           f"({', '.join(p.name for p in d.params)}); {len(args)} given", call.span)
+                           f"({', '.join(p.name for p in d.params)}); {given}", call.span)
         if not args or not isinstance(args[0], Tensor):
             raise NasError(f"the first argument of {d.kind} '{ref.text}' must be a tensor", call.span)
         env = dict(self._global_env_cached())
@@ -1075,6 +1160,7 @@ class Evaluator:
         mode: Any = e.func
         dname = None
         inputs: list[Tensor] = []
+        seen: dict[str, str | None] = {}  # node -> how the source names it (None: a candidate of a choice)
         for a in e.args:
             if a.name == "mode":
                 if not isinstance(a.value, ast.ValueSet):
@@ -1091,11 +1177,22 @@ class Evaluator:
                 raise NasError(f"{e.func}(...) takes tensors (and mode={{sum, concat}}); '{a.name}=' is not one", a.span)
             v = self._tensor_expr(a.value, scope)
             if isinstance(v, TensorList):
-                inputs.extend(v.items)
+                got = v.items
             elif isinstance(v, Tensor):
-                inputs.append(v)
+                got = [v]
             else:
                 raise NasError(f"{e.func}(...) merges tensors; got {_describe(v)}", a.span)
+            # The graph has one edge per pair of nodes: a tensor cannot be merged with itself.  While
+            # exploring, an input choice stands for every candidate it may pass on.
+            for t in got:
+                for node, label in self._may_pass(t, scope).items():
+                    if node in seen:
+                        names = sorted({n for n in (seen[node], label) if n}) or [node]
+                        said = (f"'{names[0]}' twice" if len(names) == 1 else
+                                f"one tensor twice ('{names[0]}' and '{names[1]}' are the same tensor here)")
+                        raise NasError(f"{e.func}(...) may take {said}; a tensor can be merged once", a.span)
+                    seen[node] = label
+            inputs.extend(got)
         if not inputs:
             raise NasError(f"{e.func}(...) has nothing to merge", e.span)
         if self.exploring:
@@ -1103,6 +1200,15 @@ class Evaluator:
             self._tedges(scope, inputs, node.node)
             return node
         return self._merge_tensors(mode, inputs, e, scope)
+
+    def _may_pass(self, t: Tensor, scope: Scope) -> dict[str, str | None]:
+        """The tensors ``t`` may turn out to be: its candidates if it is an input choice that passes them on as they are."""
+        if not self.exploring or t.node not in scope.graph:
+            return {t.node: t.label}
+        a = scope.graph.nodes[t.node]
+        if a.get("kind") in ("subset", "leaves") or (a.get("kind") == "pick" and not a.get("each")):
+            return {u: None for u in scope.graph.predecessors(t.node)}
+        return {t.node: t.label}
 
     def _is_zero(self, t: Tensor) -> bool:
         a = self.arch.nodes[t.node]
@@ -1132,9 +1238,12 @@ class Evaluator:
         if k < 1:
             raise NasError("pick at least 1 input", e.k.span)
         if not e.independent and k > len(cands):
-            raise NasError(f"cannot pick {k} different inputs out of {len(cands)}", e.span)
+            raise NasError(f"cannot pick {k} different inputs out of {len(cands)}", e.k.span)
         if e.independent and k > 64:
             raise NasError("pick at most 64 independent inputs", e.span)
+        if e.independent and e.each is None and k > 1:
+            raise NasError("'pick ... independently' needs 'each OPS': without an op on each, "
+                           "picking one input twice would merge a tensor with itself", e.span)
         labels = tuple(t.label for t in cands)
         dname = self._name(scope, "inputs")
         n = scope.counters["inputs"]
@@ -1175,6 +1284,8 @@ class Evaluator:
         default = None
         if e.default is not None:
             default = self._as_tensor(self._source(e.default, scope), e.default.span, "the default input")
+            if any(t.node == default.node for t in cands):
+                raise NasError(f"the default input '{default.label}' is also one of the candidates", e.default.span)
         if not cands:
             return TensorList([default] if default is not None else [])
         if len(cands) > 62:
@@ -1199,7 +1310,7 @@ class Evaluator:
             node = self._tnode("leaves", scope, kind="leaves")
             self._tedges(scope, cands, node.node)
             return TensorList([node])
-        out = [t for t in cands if self.arch.out_degree(t.node) == 0]
+        out = list({t.node: t for t in cands if self.arch.out_degree(t.node) == 0}.values())  # one per tensor
         return TensorList(out or [cands[-1]])
 
     # ------------------------------------------------------------ repeat and dag
@@ -1287,8 +1398,21 @@ class Evaluator:
                 raise NasError(f"cannot sum tensors of shapes {', '.join(str(list(s)) for s in shapes)}", e.span)
             shape = shapes[0]
         else:
+            if len({s[1:] for s in shapes}) != 1:
+                raise NasError(f"cannot concat tensors of shapes {', '.join(str(list(s)) for s in shapes)}: "
+                               "all but the channels must agree", e.span)
             shape = (sum(s[0] for s in shapes),) + shapes[0][1:]
         return self._add(mode, mode, live, shape, e.span, scope)
+
+
+def _literal(e: ast.Number) -> int | float:
+    """A number as written, within the bounds arithmetic keeps to."""
+    v = e.value
+    if isinstance(v, float) and not math.isfinite(v):
+        raise NasError(f"number '{e.text}' is too large", e.span)
+    if isinstance(v, int) and abs(v) > MAX_INT:
+        raise NasError(f"number '{e.text}' is too large ({MAX_INT} at most)", e.span)
+    return v
 
 
 def _describe(v: Any) -> str:
@@ -1320,14 +1444,20 @@ def _describe(v: Any) -> str:
 
 
 def guarded(fn):
-    """Turn a RecursionError from pathological nesting into a located error."""
+    """Turn a RecursionError from pathological nesting into a located error.
+
+    The parser bounds how deep one expression nests and the evaluator how deep cells and op
+    sets nest, but those bounds multiply (a deep expression in each of 50 nested cells).
+    When ``fn`` is an :class:`Evaluator` method the error points at what it was evaluating.
+    """
     def wrapper(*a, **kw):
         limit = sys.getrecursionlimit()
         try:
             sys.setrecursionlimit(max(limit, 5000))
             return fn(*a, **kw)
         except RecursionError:
-            raise NasError("the file nests too deeply to compile") from None
+            where = getattr(getattr(fn, "__self__", None), "where", None)
+            raise NasError("the file nests too deeply to compile", where) from None
         finally:
             sys.setrecursionlimit(limit)
     wrapper.__doc__ = fn.__doc__

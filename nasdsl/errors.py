@@ -33,11 +33,13 @@ class Span:
         if text is None:
             try:
                 text = Path(self.file).read_text(encoding="utf-8")
-            except OSError:
+            except (OSError, ValueError):  # ValueError: not UTF-8, or a NUL in the name
                 return None
-        lines = text.splitlines()
+        # Lines as the parser counts them: only '\n' ends a line ('\r', '\f' and
+        # the other characters str.splitlines() breaks at are whitespace inside one).
+        lines = text.split("\n")
         if 1 <= self.line <= len(lines):
-            return lines[self.line - 1]
+            return lines[self.line - 1].removesuffix("\r")
         return None
 
 
@@ -58,11 +60,15 @@ class NasError(NasdslError):
         head = f"{self.span}: error: {self.message}" if self.span else f"error: {self.message}"
         if self.hint:
             head += f"; {self.hint}"
+        # a message may quote the source: show its control characters as escapes, on one line
+        head = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in head)
         if self.span is None:
             return head
         line = self.span.source_line()
         if line is None:
             return head
+        # one visible character for each one of the source, so the caret stays in its column
+        line = "".join(c if c.isprintable() or c == "\t" else " " for c in line)
         col = max(self.span.column, 1)
         width = max(1, min(self.span.length, max(1, len(line) - col + 1)))
         caret = " " * (col - 1) + "^" + "~" * (width - 1)

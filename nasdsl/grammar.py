@@ -6,13 +6,18 @@ import functools
 from importlib import resources
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.visitors import Transformer_NonRecursive
 
 from . import ast
 from .errors import NasError, Span
 
 MAX_SOURCE_BYTES = 2_000_000
+# How deep rules may nest (a chain ``a -> b -> c`` counts once): far beyond any real
+# space, and shallow enough that the compiler, which recurses on the tree, cannot
+# run out of stack.
+MAX_NESTING = 200
 
 
 def grammar_text() -> str:
@@ -45,7 +50,7 @@ def _words(expected: set[str]) -> str:
             try:
                 pattern = parser().get_terminal(t).pattern
                 names.append(f"'{pattern.value}'" if pattern.type == "str" else t.lower())
-            except Exception:  # a terminal lark made up: show its name
+            except KeyError:  # a terminal lark made up: show its name
                 names.append(t.lower())
     names = sorted(set(names))
     if len(names) > 8:
@@ -71,6 +76,8 @@ def parse(text: str, file: str = "<string>") -> ast.Module:
         tree = parser().parse(text)
     except UnexpectedInput as e:
         raise _syntax_error(e, text, file) from None
+    _flatten_chains(tree)
+    _check_nesting(tree, text, file)
     try:
         items = _Builder(file, text).transform(tree)
     except VisitError as e:
@@ -80,33 +87,67 @@ def parse(text: str, file: str = "<string>") -> ast.Module:
     return ast.Module(tuple(items), file=file)
 
 
+def _end_of_file(text: str, file: str, last: Token | None = None) -> Span:
+    """Just after the last token (lark lends its position to ``$END``), where the missing text would go."""
+    if last is not None and getattr(last, "end_line", None) and getattr(last, "end_column", None):
+        return Span(file, last.end_line, last.end_column, 1, text)
+    body = text.rstrip(" \t\r\n\f")
+    line = body.count("\n") + 1
+    col = len(body) - (body.rfind("\n") + 1) + 1
+    return Span(file, line, col, 1, text)
+
+
 def _syntax_error(e: UnexpectedInput, text: str, file: str) -> NasError:
     line = getattr(e, "line", None)
     col = getattr(e, "column", None)
     if isinstance(e, UnexpectedEOF) or line is None or line < 0:
-        lines = text.splitlines() or [""]
-        line, col = len(lines), len(lines[-1]) + 1
         msg = "unexpected end of file"
         expected = getattr(e, "expected", None)
         if expected:
             msg += f"; expected {_words(set(expected))}"
-        return NasError(msg, Span(file, line, col, 1, text))
+        return NasError(msg, _end_of_file(text, file))
     if isinstance(e, UnexpectedCharacters):
         ch = text[e.pos_in_stream] if 0 <= e.pos_in_stream < len(text) else "?"
         return NasError(f"unexpected character {ch!r}", Span(file, line, col, 1, text))
     if isinstance(e, UnexpectedToken):
         tok = e.token
         if tok.type == "$END":
-            lines = text.splitlines() or [""]
-            return NasError(
-                f"unexpected end of file; expected {_words(e.expected)}",
-                Span(file, len(lines), len(lines[-1]) + 1, 1, text),
-            )
+            return NasError(f"unexpected end of file; expected {_words(e.expected)}", _end_of_file(text, file, tok))
         return NasError(
             f"unexpected {_token_text(tok)}; expected {_words(e.expected)}",
             Span(file, line, col, max(1, len(str(tok.value))), text),
         )
     return NasError("syntax error", Span(file, line, col, 1, text))
+
+
+def _flatten_chains(tree: Tree) -> None:
+    """Turn the left-nested ``chain(chain(a, b), c)`` of the grammar into one ``chain(a, b, c)``.
+
+    A long chain then neither nests deeply nor costs quadratic time to build.
+    """
+    stack = [tree]
+    while stack:
+        t = stack.pop()
+        if t.data == "chain":
+            tails = []
+            node = t
+            while node.children and isinstance(node.children[0], Tree) and node.children[0].data == "chain":
+                tails.append(node.children[1:])
+                node = node.children[0]
+            if node is not t:
+                t.children = node.children + [c for tail in reversed(tails) for c in tail]
+        stack.extend(c for c in t.children if isinstance(c, Tree))
+
+
+def _check_nesting(tree: Tree, text: str, file: str) -> None:
+    stack = [(tree, 0)]
+    while stack:
+        t, depth = stack.pop()
+        if depth > MAX_NESTING:
+            meta = t.meta
+            line, col = (meta.line, meta.column) if not getattr(meta, "empty", True) else (1, 1)
+            raise NasError(f"this nests too deeply (more than {MAX_NESTING} levels)", Span(file, line, col, 1, text))
+        stack.extend((c, depth + 1) for c in t.children if isinstance(c, Tree))
 
 
 def _number(text: str) -> int | float:
@@ -124,7 +165,7 @@ class _Family:
 
 
 @v_args(meta=True, inline=True)
-class _Builder(Transformer):
+class _Builder(Transformer_NonRecursive):
     """Lark tree -> frozen AST dataclasses. Builds only; checks nothing."""
 
     def __init__(self, file: str, text: str):
@@ -231,9 +272,8 @@ class _Builder(Transformer):
     def neg(self, meta, a):
         return ast.Neg(a, self._span(meta))
 
-    def chain(self, meta, a, b):
-        items = a.items if isinstance(a, ast.Chain) else (a,)
-        return ast.Chain(items + (b,), self._span(meta))
+    def chain(self, meta, *items):  # flat: see _flatten_chains
+        return ast.Chain(items, self._span(meta))
 
     def number(self, meta, tok):
         try:

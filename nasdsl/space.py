@@ -36,7 +36,7 @@ class Space:
                  input_shape: Sequence[int] | None = None, check: bool = True):
         self.program = program
         if not program.networks:
-            raise NasError("this file defines no network", Span(program.file, 1, 1))
+            raise NasError("this file defines no network", Span(program.file, 1, 1, 1, getattr(program, "source", None)))
         if network is None:
             network = program.networks[-1]
         elif network not in program.networks:
