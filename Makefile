@@ -28,6 +28,8 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(VPY) bench/bench_language.py
+	$(VPY) bench/bench_torch.py
+	$(VPY) bench/bench_nasbench_graph.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -1,9 +1,9 @@
 """``make demo``: the main job, end to end, on the embedded default data.
 
-1. A real search: NAS-Bench-201 cells (C = 8, one cell per stage) on
-   scikit-learn's 8x8 digits, regularized evolution, every trial trained for a
-   few epochs on the CPU, kept in ``runs/demo/search.db``; then the HTML report
-   in ``runs/demo/report/``.
+1. A real search: NAS-Bench-201 cells (C = 16, two cells per stage) on
+   scikit-learn's 8x8 digits, regularized evolution (P = 10, S = 3), 60 trials
+   each trained for 8 epochs on the CPU, kept in ``runs/demo/search.db``; then
+   the HTML report in ``runs/demo/report/``.
 2. A tour of the language: every reference space compiled, counted, sampled,
    realized; DARTS_V2 and the best NAS-Bench-201 cell read from their published
    strings; pictures in ``runs/demo/``.
@@ -29,10 +29,11 @@ DARTS_V2 = (
     "reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), "
     "('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=range(2, 6))"
 )
+PARAMS = {"C": 16, "N": 2}  # NAS-Bench-201's skeleton at C = 16 with 2 cells per stage, for 8x8 digits
 NB201_BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
 
-def search(out: Path, console: Console, budget: int = 16, epochs: int = 3) -> None:
+def search(out: Path, console: Console, budget: int = 60, epochs: int = 8) -> None:
     from .report import write_html
     from .search import Search
     from .store import Store
@@ -42,8 +43,8 @@ def search(out: Path, console: Console, budget: int = 16, epochs: int = 3) -> No
         leftover.unlink(missing_ok=True)
     console.rule("search: NAS-Bench-201 cells on digits, regularized evolution")
     s = Search(packaged_spaces_dir() / "nasbench201.nas", strategy="evolution", estimator="train", budget=budget,
-               store=db, seed=0, data="digits", params={"C": 8, "N": 1},
-               strategy_options={"population": 8, "tournament": 3}, estimator_options={"epochs": epochs})
+               store=db, seed=0, data="digits", params=PARAMS,
+               strategy_options={"population": 10, "tournament": 3}, estimator_options={"epochs": epochs})
     try:
         result = s.run(progress=True)
     finally:
@@ -54,7 +55,7 @@ def search(out: Path, console: Console, budget: int = 16, epochs: int = 3) -> No
     if best is not None:
         from .adapters import to_nb201
 
-        space = Space.from_file(packaged_spaces_dir() / "nasbench201.nas", params={"C": 8, "N": 1})
+        space = Space.from_file(packaged_spaces_dir() / "nasbench201.nas", params=PARAMS)
         console.print(f"best: trial {best.number}: valid_acc {best.metrics['valid_acc']:.4f}, "
                       f"test_acc {best.metrics['test_acc']:.4f}, {int(best.metrics['params'])} params")
         console.print(f"best cell: {to_nb201(space, best.genotype)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -110,7 +111,10 @@ class TorchBackend:
     def export_torchscript(model: nn.Module, path: str | Path) -> Path:
         """A TorchScript file that loads with ``torch.jit.load`` where nasdsl is not installed."""
         model = model.eval()
-        scripted = torch.jit.script(model)
+        with warnings.catch_warnings():
+            # raised by torch.fx's own GraphModule.__init__, not by the model: nothing to act on
+            warnings.filterwarnings("ignore", message="The TorchScript type system doesn't support instance-level")
+            scripted = torch.jit.script(model)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         scripted.save(str(path))
