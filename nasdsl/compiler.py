@@ -228,7 +228,7 @@ class Scope:
 
 
 def _join(*parts: str) -> str:
-    return ".".join(p for p in parts if p)
+    return ".".join([p for p in parts if p])
 
 
 # ============================================================ the evaluator
@@ -254,6 +254,7 @@ class Evaluator:
         self.hyper: dict[str, Any] = {}
         self.input_shape: tuple[int, ...] | None = None
         self.params: dict[str, Any] = {}
+        self._opsets: dict[str, tuple[Any, list[Option]]] = {}
         self.steps = 0  # statements and loop rounds run so far (bounded by MAX_STEPS)
         self.where: Span | None = None  # the statement or op being evaluated, for errors found deep inside
         self.template_nodes = 0
@@ -905,6 +906,10 @@ class Evaluator:
     # ------------------------------------------------------------ op sets and choices
     def _opset(self, e: Any, scope: Scope) -> OpSet:
         """Options from an op-set name, a family name, or an inline list of ops / cells / paths."""
+        if isinstance(e, ast.Name):
+            hit = self._opsets.get(e.id)
+            if hit is not None and self._lookup(e, scope) is hit[0]:
+                return OpSet(list(hit[1]), e.span)  # a named op set expands the same way every time
         options: list[Option] = []
         within: list[str] = []  # the op sets being expanded, outermost first
 
@@ -969,6 +974,8 @@ class Evaluator:
         dup = next((t for t in texts if texts.count(t) > 1), None)
         if dup:
             raise NasError(f"op '{dup}' appears twice in the choice", e.span)
+        if isinstance(e, ast.Name) and isinstance(v, ast.OpsDef):
+            self._opsets[e.id] = (v, list(options))
         return OpSet(options, e.span)
 
     _genv: dict | None = None
@@ -1272,8 +1279,7 @@ class Evaluator:
         out = []
         for s, t in enumerate(picked):
             oname = op_names[s]
-            self._register(OpChoice(oname, str(e.each.span), scope.guard, options=tuple(o.text for o in ops.options)), e.each.span)
-            text = self._decided(oname, None)
+            text = self._decided(oname, None)  # realizing: the genotype was validated against these decisions
             i, o = next((i, o) for i, o in enumerate(ops.options) if o.text == text)
             sub = scope.child(stmt=_join(scope.stmt, oname.rsplit(".", 1)[-1]))
             out.append(self._option(o, ops, e.each, t, self._option_scope(sub, oname, i, o)))
