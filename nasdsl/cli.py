@@ -269,7 +269,10 @@ def cmd_draw(args: argparse.Namespace) -> int:
         if args.template and args.template not in space.templates:
             raise NasdslError(f"no template '{args.template}'; templates: {', '.join(space.templates)}")
         dot = space_to_dot(space, args.template)
-    path, message = render(dot, Path(args.output))
+    try:
+        path, message = render(dot, Path(args.output))
+    except ValueError as e:
+        raise NasdslError(str(e)) from None
     print(f"wrote {path}")
     if message:
         print(message)
@@ -330,6 +333,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from .search import Search
+
+    if args.input:
+        raise NasdslError("--input does not apply to search: the estimator's data sets the input shape "
+                          "(the .nas file's 'input' is used by estimators without data)")
 
     est_opts = dict(args.est_option)
     if args.epochs is not None:

@@ -164,8 +164,8 @@ td,th{{border:1px solid #ccc;padding:3px 6px}} tr.failed{{background:#fdd}} tr.r
 tr.cached{{color:#888}} code,pre{{font-size:12px}}</style></head><body>
 <h1>Search on {html.escape(str(info['space']))}</h1>
 <p>strategy <b>{html.escape(str(info['strategy']))}</b>, estimator <b>{html.escape(str(info['estimator']))}</b>,
-data <b>{html.escape(str(info['data']))}</b>, seed {info['seed']}, objective <b>{html.escape(str(info['objective']))}</b>,
-budget {info['budget']}</p>
+data <b>{html.escape(str(info['data']))}</b>, seed {html.escape(str(info['seed']))},
+objective <b>{html.escape(str(info['objective']))}</b>, budget {html.escape(str(info['budget']))}</p>
 <p>{info['completed']} completed, {info['failed']} failed, {info['rejected']} rejected, {info['cached']} answered from the store</p>
 <h2>Best architecture</h2>{best_html}
 <h2>Progress</h2><img src="progress.png">

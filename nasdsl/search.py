@@ -44,22 +44,32 @@ class SpaceRef:
     params: dict[str, Any] = field(default_factory=dict)
 
     def load(self) -> Space:
-        return _cached_space(self.file, self.network, tuple(sorted(self.params.items())))
+        return _cached_space(self.file, self.network, tuple(sorted(self.params.items())), _stamp(self.file))
 
 
 _SPACES: dict[tuple, Space] = {}
 _ESTIMATORS: dict[tuple, Any] = {}
 
 
-def _cached_space(file: str, network: Optional[str], params: tuple) -> Space:
-    key = (file, network, params)
+def _stamp(file: str) -> tuple[int, int]:
+    """The file's modification time and size: an edited file is compiled again."""
+    try:
+        st = os.stat(file)
+        return st.st_mtime_ns, st.st_size
+    except OSError:
+        return 0, 0
+
+
+def _cached_space(file: str, network: Optional[str], params: tuple, stamp: tuple = ()) -> Space:
+    key = (file, network, params, stamp)
     if key not in _SPACES:
         _SPACES[key] = Space.from_file(file, network=network, params=dict(params) or None)
     return _SPACES[key]
 
 
 def _cached_estimator(ref: SpaceRef, name: str, data: str, options: dict[str, Any]):
-    key = (ref.file, ref.network, tuple(sorted(ref.params.items())), name, data, tuple(sorted(options.items())))
+    key = (ref.file, _stamp(ref.file), ref.network, tuple(sorted(ref.params.items())), name, data,
+           tuple(sorted(options.items())))
     if key not in _ESTIMATORS:
         _ESTIMATORS[key] = plugins.get_estimator(name)(ref.load(), data=data, **options)
     return _ESTIMATORS[key]
@@ -119,7 +129,14 @@ def run_trial(payload: dict[str, Any]) -> dict[str, Any]:
                   and not _compare(metrics[c["metric"]], c["op"], c["value"])]
         name, sign = parse_objective(payload["objective"])
         if name not in metrics:
-            raise SearchError(f"the estimator gave no '{name}' (it gave: {', '.join(sorted(metrics))})")
+            out["fatal"] = f"the objective '{name}' is not a metric of this estimator (it gives: {', '.join(sorted(metrics))})"
+            return out
+        unmeasured = [c for c in constraints if c["metric"] not in metrics]
+        if unmeasured:
+            c = unmeasured[0]
+            out["fatal"] = (f"the constraint 'where {c['text']}' ({c['where']}) cannot be checked: this estimator "
+                            f"does not measure '{c['metric']}'")
+            return out
         value = sign * metrics[name]
         if not math.isfinite(value):
             out.update(metrics=metrics, error=f"objective {payload['objective']} is {metrics[name]}")
@@ -171,6 +188,10 @@ class Search:
         self.store_path = Path(store) if store else Path("runs") / f"{self.space.name}-{strategy}.db"
         est_cls = plugins.get_estimator(estimator)
         self.objective = objective or est_cls.objective
+        try:  # a bad option or data set stops the search here, before any trial is spent on it
+            _cached_estimator(self.space_ref, estimator, data, self.estimator_options)
+        except (ValueError, TypeError, NasdslError) as e:
+            raise SearchError(f"estimator '{estimator}': {e}") from None
         strat_cls = plugins.get_strategy(strategy)
         try:
             self.strategy = strat_cls(self.space, seed=seed, **self.strategy_options)
@@ -185,12 +206,25 @@ class Search:
         return {"space": self.space_ref.file, "network": self.space.name, "params": self.space_ref.params,
                 "strategy": self.strategy_name, "strategy_options": self.strategy_options,
                 "estimator": self.estimator_name, "estimator_options": self.estimator_options,
-                "data": self.data, "seed": self.seed, "objective": self.objective}
+                "data": self.data, "seed": self.seed, "objective": self.objective,
+                "space_digest": self._digest()}
+
+    def _digest(self) -> str:
+        """A hash of every .nas file the space was compiled from: a resumed search refuses an edited space."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for key in sorted(self.space.program.modules):
+            try:
+                h.update(Path(key).read_bytes())
+            except OSError:
+                h.update(key.encode())
+        return h.hexdigest()[:16]
 
     def _check_store(self, resume: bool) -> None:
         meta = self.store.meta()
         ident = self._identity()
-        if not meta:
+        if not meta or not self.store.trials():  # a new store, or one whose search never ran a trial
             self.store.set_meta({**ident, "created": time.time(), "budget": self.budget})
             return
         if not resume:
@@ -225,14 +259,26 @@ class Search:
         self._finished = [t for t in history if t.status in ("completed", "failed")]
         self.strategy.replay([Told(t.genotype, Result(t.value, t.metrics, t.status)) for t in history])
         done = self.store.finished_count()
-        executor = plugins.get_executor(self.executor_name)(workers=self.workers, **self.executor_options)
+        make_executor = lambda: plugins.get_executor(self.executor_name)(workers=self.workers,  # noqa: E731
+                                                                         **self.executor_options)
+        executor = make_executor()
+        generation = 0  # which pool: a broken pool's other futures fail too, and one new pool serves them all
+        born: dict[Future, int] = {}
         pending: dict[Future, tuple[Genotype, str]] = {}
+        retry: list[tuple[Genotype, str]] = []  # trials whose worker died: run once more before calling them failed
+        crashes: dict[str, int] = {}
         pending_hashes: set[str] = set()
         idle = 0
         stopped_early = False
         bar = _Progress(self, done) if progress else None
         try:
             while done + len(pending) < self.budget or pending:
+                while retry and len(pending) < self.workers:
+                    g, h = retry.pop(0)
+                    fut = executor.submit(run_trial, self._payload(len(self.store.trials()) + len(pending), g, h))
+                    born[fut] = generation
+                    pending[fut] = (g, h)
+                    pending_hashes.add(h)
                 while done + len(pending) < self.budget and len(pending) < self.workers and idle < MAX_IDLE_ASKS:
                     g = self.strategy.ask()
                     h = self.strategy.hash(g)
@@ -249,6 +295,7 @@ class Search:
                         continue
                     number = len(self.store.trials()) + len(pending)
                     fut = executor.submit(run_trial, self._payload(number, g, h))
+                    born[fut] = generation
                     pending[fut] = (g, h)
                     pending_hashes.add(h)
                 if not pending:
@@ -261,9 +308,20 @@ class Search:
                     pending_hashes.discard(h)
                     try:
                         out = fut.result()
-                    except Exception as e:  # the worker itself died (killed, crashed)
-                        out = {"status": "failed", "metrics": {}, "error": f"worker failed: {type(e).__name__}: {e}",
+                        born.pop(fut, None)
+                    except Exception as e:  # the worker process itself died (killed, out of memory, crashed)
+                        crashes[h] = crashes.get(h, 0) + 1
+                        if crashes[h] == 1:  # not the architecture's fault yet: a fresh pool runs it once more
+                            retry.append((g, h))
+                            if born.pop(fut, generation) == generation:
+                                executor.shutdown()
+                                executor = make_executor()
+                                generation += 1
+                            continue
+                        out = {"status": "failed", "metrics": {}, "error": f"worker failed twice: {type(e).__name__}: {e}",
                                "started": None, "duration": None, "worker": None}
+                    if out.get("fatal"):
+                        raise SearchError(out["fatal"])
                     value = out.get("value") if out["status"] == "completed" else None
                     rec = self.store.add(g, h, out["status"], value, out["metrics"], out.get("error"),
                                          out.get("started"), out.get("duration"), out.get("worker"))

@@ -2,9 +2,11 @@
 
     from nasdsl.testing import registered
 
-    def test_my_strategy(tmp_path):
+    def test_my_strategy(tmp_path, synthetic_estimator):
         with registered(MyPlugin()):
-            result = run_search("spaces/nasbench201.nas", strategy="mine", estimator="synthetic", store=tmp_path / "s.db")
+            search = Search("spaces/nasbench201.nas", strategy="mine", estimator=synthetic_estimator,
+                            budget=20, store=tmp_path / "s.db", executor="inprocess")
+            result = search.run()
 
 Use it in conftest.py: ``pytest_plugins = ["nasdsl.testing"]`` gives the
 fixtures ``nasdsl_plugins`` (the plugin manager, registries reset around the

@@ -264,3 +264,85 @@ def test_digits_search_beats_the_median_random_architecture(tmp_path):
               f"random median test {median:.4f}")
         assert best.metrics["test_acc"] > median
         assert math.isfinite(best.metrics["test_acc"])
+
+
+def test_configuration_errors_stop_the_search_before_any_trial(plugin, tmp_path):
+    with pytest.raises(SearchError, match="has no option epocs"):
+        Search(NB201, strategy="random", estimator="train", budget=2, store=tmp_path / "a.db", estimator_options={"epocs": 1})
+    with pytest.raises(SearchError, match="'bogus' is not a metric"):
+        s = Search(NB201, strategy="random", estimator="synthetic", budget=2, store=tmp_path / "b.db",
+                   objective="bogus", executor="inprocess")
+        s.run()
+    with Store(tmp_path / "b.db") as st:
+        assert st.trials() == []
+    # the store of a search that never ran a trial can be used again with the mistake fixed
+    s = Search(NB201, strategy="random", estimator="synthetic", budget=2, store=tmp_path / "b.db", executor="inprocess")
+    assert s.run().counts["completed"] == 2
+    s.close()
+    text = """
+    network l(classes = 3) {
+        input [2, 4, 4]
+        where latency < 5
+        x = one of [conv_3x3, max_pool_3x3]
+        return global_avg_pool -> linear(classes)
+    }
+    """
+    f = tmp_path / "l.nas"
+    f.write_text(text)
+    with pytest.raises(SearchError, match="cannot be checked: this estimator does not measure 'latency'"):
+        Search(str(f), strategy="random", estimator="synthetic", budget=2, store=tmp_path / "l.db",
+               executor="inprocess").run()
+
+
+def test_hyperparameters_must_be_recipe_fields_and_not_fixed_by_options(tmp_path):
+    f = tmp_path / "h.nas"
+    f.write_text("network h(classes = 10) {\n input [1, 8, 8]\n hp learning_rate = {0.1, 0.01}\n"
+                 " x = conv_3x3(4)\n return global_avg_pool -> linear(classes)\n}\n")
+    with pytest.raises(SearchError, match="hp learning_rate of the space is not a field of the training recipe"):
+        Search(str(f), strategy="random", estimator="train", budget=1, store=tmp_path / "h.db")
+    f.write_text(f.read_text().replace("learning_rate", "lr"))
+    with pytest.raises(SearchError, match="option lr would override the hp the space searches"):
+        Search(str(f), strategy="random", estimator="train", budget=1, store=tmp_path / "h2.db",
+               estimator_options={"lr": 0.5})
+    f.write_text(f.read_text().replace("hp lr = {0.1, 0.01}", "hp epochs = {1, 2}"))
+    s = Search(str(f), strategy="grid", estimator="train", budget=2, store=tmp_path / "h3.db", executor="inprocess")
+    s.run()
+    s.close()
+    with Store(tmp_path / "h3.db") as st:  # the searched epochs are the ones trained, not a default
+        assert sorted(t.metrics["epochs"] for t in st.trials("completed")) == [1.0, 2.0]
+
+
+def test_edited_space_is_refused_on_resume(plugin, tmp_path):
+    f = tmp_path / "e.nas"
+    f.write_text("network e(classes = 3) {\n input [2, 4, 4]\n x = one of [conv_3x3, max_pool_3x3, relu]\n"
+                 " return global_avg_pool -> linear(classes)\n}\n")
+    s = Search(str(f), strategy="random", estimator="synthetic", budget=1, store=tmp_path / "e.db", executor="inprocess")
+    s.run()
+    s.close()
+    f.write_text(f.read_text().replace("relu", "batchnorm"))
+    with pytest.raises(SearchError, match="space_digest"):
+        Search(str(f), strategy="random", estimator="synthetic", budget=2, store=tmp_path / "e.db", resume=True)
+
+
+def test_successive_halving_and_hyperband_rungs(tmp_path):
+    from nasdsl.estimator import TrialSpec
+    from nasdsl.plugins import get_estimator
+
+    space = __import__("nasdsl").Space.from_file(NB201, params={"C": 4, "N": 1})
+    sha = get_estimator("sha")(space, data="digits")
+    assert (sha.min_epochs, sha.max_epochs, sha.eta) == (1, 9, 3)
+    hb = get_estimator("hyperband")(space, data="digits")
+    schedule = hb.brackets()
+    assert [schedule.count(s) for s in (2, 1, 0)] == [9, 5, 3]  # Li et al.: n = 9, 5, 3 for R = 9, eta = 3
+    g = space.sample(0)
+    arch = space.realize(g, input_shape=(1, 8, 8))
+    assert sha.rungs(TrialSpec(0, g, arch)) == [1, 3, 9]
+    assert hb.rungs(TrialSpec(0, g, arch)) == [1, 3, 9] and hb.rungs(TrialSpec(9, g, arch)) == [3, 9]
+    assert hb.rungs(TrialSpec(14, g, arch)) == [9]
+    # a trial below the top third of earlier trials at its first rung stops there
+    stopped = sha.evaluate(TrialSpec(0, g, arch, tmp_path / "a", extra={"rungs": {"rung_1": [1.0, 1.0, 1.0]}}))
+    assert stopped["epochs_trained"] == 1.0 and stopped["rung_1"] < 1.0 and "rung_3" not in stopped
+    # with nobody to compare against it goes to the top rung, through every rung
+    full = sha.evaluate(TrialSpec(0, g, arch, tmp_path / "b"))
+    assert full["epochs_trained"] == 9.0 and {"rung_1", "rung_3", "rung_9"} <= set(full)
+    assert not (tmp_path / "b" / "checkpoint.pt").exists()

@@ -365,3 +365,20 @@ def test_a_space_of_hyperparameters_only(name):
     s = make(name, space, seed=0, **({"n_startup_trials": 2} if name == "tpe" else {}))
     asked = run(s, 5, lambda g: -abs(g["fixed.lr"] - 0.05))
     assert len({s.hash(g) for g in asked}) == 5  # a new learning rate each time
+
+
+def test_reinforce_survives_masked_picks_over_large_domains():
+    from nasdsl import Space
+    from nasdsl.plugins import get_strategy
+    from nasdsl.strategy import Result
+
+    names = ", ".join(f"a{i}" for i in range(20))
+    text = ("network big(classes = 2) {\n input [2, 4, 4]\n"
+            + "".join(f" a{i} = conv_1x1\n" for i in range(20))
+            + f" y = sum(pick 3 of [{names}])\n return global_avg_pool -> linear(classes)\n}}\n")
+    space = Space.from_text(text, "big.nas")  # C(20, 3) = 1140 ways: picked one slot at a time, masked
+    strat = get_strategy("reinforce")(space, seed=0, lr=0.05)
+    for i in range(6):
+        g = strat.ask()
+        strat.tell(g, Result(float(i % 3), {}))
+    assert all(__import__("torch").isfinite(p).all() for p in strat.controller.parameters())

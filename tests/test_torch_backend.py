@@ -222,3 +222,10 @@ def test_cli_build_and_train(tmp_path):
             '"nasbench_graph.n3.op0": "gcn", "nasbench_graph.n4.op0": "gcn", "nasbench_graph.n1.inputs": ["x"], '
             '"nasbench_graph.n2.inputs": ["x"], "nasbench_graph.n3.inputs": ["x"], "nasbench_graph.n4.inputs": ["x"]}')
     assert r.returncode == 1 and "has no PyTorch implementation" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_flops_leave_out_the_auxiliary_head(backend, digits):
+    space = Space.from_file(ROOT / "spaces/darts.nas", params={"C": 8, "layers": 6}, input_shape=digits.input_shape)
+    arch = space.realize(from_darts(space, DARTS_V2))
+    plain, aux = backend.build(arch), backend.build(arch, auxiliary=True)
+    assert backend.flops(plain, arch.input_shape) == backend.flops(aux, arch.input_shape) > 0

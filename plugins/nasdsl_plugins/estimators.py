@@ -52,8 +52,23 @@ class TrainEstimator(Estimator):
             self.dataset = self.dataset.subset(fraction)
         self.backend = get_backend("torch")()
         self.recipe_overrides = {k: v for k, v in options.items() if k in RECIPE_OPTIONS}
-        self.recipe_overrides.setdefault("epochs", 10)
+        self._check_hyperparameters(space)
+        if "epochs" not in self.searched:
+            self.recipe_overrides.setdefault("epochs", 10)
         self.save_model = bool(options.get("save_model", True))
+
+    def _check_hyperparameters(self, space) -> None:
+        """Every ``hp`` of the space must be a recipe field, and one the options do not fix."""
+        from nasdsl_plugins.torch_backend.train import Recipe
+
+        self.searched = {d.name.rsplit(".", 1)[-1] for d in space.decisions.values() if not d.arch}
+        unknown = sorted(self.searched - set(Recipe.names()))
+        if unknown:
+            raise ValueError(f"hp {', '.join(unknown)} of the space is not a field of the training recipe, so it "
+                             f"would change nothing; recipe fields: {', '.join(Recipe.names())}")
+        fixed = sorted(self.searched & set(self.recipe_overrides))
+        if fixed:
+            raise ValueError(f"option {', '.join(fixed)} would override the hp the space searches; drop the option")
 
     def input_shape(self) -> tuple[int, ...]:
         return self.dataset.input_shape
@@ -95,7 +110,8 @@ class SuccessiveHalvingEstimator(TrainEstimator):
         super().__init__(space, data, **options)
         self.eta = int(options.get("eta", 3))
         self.min_epochs = int(options.get("min_epochs", 1))
-        self.max_epochs = int(options.get("max_epochs", self.recipe_overrides.get("epochs", 9)))
+        # rungs min * eta^k: the default top rung (9 = 1 * 3^2) is one of them
+        self.max_epochs = int(options.get("max_epochs", options.get("epochs", self.min_epochs * self.eta ** 2)))
         if self.eta < 2 or not 1 <= self.min_epochs <= self.max_epochs:
             raise ValueError("successive halving needs eta >= 2 and 1 <= min_epochs <= max_epochs")
 
@@ -140,9 +156,18 @@ class SuccessiveHalvingEstimator(TrainEstimator):
 class HyperbandEstimator(SuccessiveHalvingEstimator):
     name = "hyperband"
 
-    def rungs(self, trial: TrialSpec) -> list[int]:
+    def brackets(self) -> list[int]:
+        """Bracket s (first rung max_epochs / eta^s) repeated n_s = ceil((s_max + 1) / (s + 1) * eta^s) times,
+        the share of configurations Hyperband gives it (Li et al., JMLR 2018), most aggressive first."""
         s_max = int(math.floor(math.log(self.max_epochs / self.min_epochs, self.eta) + 1e-9))
-        s = s_max - trial.number % (s_max + 1)  # brackets in turn, most aggressive first
+        out: list[int] = []
+        for s in range(s_max, -1, -1):
+            out += [s] * math.ceil((s_max + 1) / (s + 1) * self.eta ** s)
+        return out
+
+    def rungs(self, trial: TrialSpec) -> list[int]:
+        schedule = self.brackets()
+        s = schedule[trial.number % len(schedule)]
         first = max(self.min_epochs, int(round(self.max_epochs / self.eta ** s)))
         out, r = [], first
         while r < self.max_epochs:

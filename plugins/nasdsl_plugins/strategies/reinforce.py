@@ -106,14 +106,15 @@ class Reinforce(BuiltinStrategy):
                 if p.kind == "picks" and idx:
                     mask = torch.zeros(n, dtype=torch.bool)
                     mask[idx] = True
-                    logits = logits.masked_fill(mask, -math.inf)
+                    # a large finite penalty, not -inf: 0 * -inf would put NaN into the entropy's gradient
+                    logits = logits.masked_fill(mask, -1e9)
                 lp = torch.log_softmax(logits, -1)
                 if forced is None:
                     i = int(torch.multinomial(lp.exp(), 1, generator=self._gen))
                 else:
                     i = forced[len(tokens)]
                 pr = lp.exp()
-                entropy = entropy - torch.where(pr > 0, pr * lp, torch.zeros(())).sum()
+                entropy = entropy - (pr * lp).sum()
                 logp = logp + lp[i]
                 idx.append(i)
                 tokens.append(i)

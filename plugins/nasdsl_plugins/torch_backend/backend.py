@@ -15,6 +15,11 @@ from nasdsl.architecture import Architecture
 from .builder import BuildError, build, set_drop_path
 
 
+def _device_of(model: nn.Module) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -80,7 +85,9 @@ class TorchBackend:
             total += out.numel() * m.in_features
 
         handles = []
-        for m in model.modules():
+        for name, m in model.named_modules():
+            if name == "aux" or name.startswith("aux."):
+                continue  # DARTS' auxiliary head is a training aid, not part of the network (as in count_params)
             if isinstance(m, nn.Conv2d):
                 handles.append(m.register_forward_hook(conv_hook))
             elif isinstance(m, nn.Linear):
@@ -89,7 +96,7 @@ class TorchBackend:
         model.eval()
         try:
             with torch.no_grad():
-                model(torch.zeros(1, *input_shape))
+                model(torch.zeros(1, *input_shape, device=_device_of(model)))
         finally:
             model.train(was)
             for h in handles:
@@ -101,7 +108,7 @@ class TorchBackend:
         was = model.training
         model.eval()
         with torch.no_grad():
-            out = model(torch.zeros(2, *input_shape))
+            out = model(torch.zeros(2, *input_shape, device=_device_of(model)))
         model.train(was)
         if isinstance(out, tuple):
             out = out[0]
