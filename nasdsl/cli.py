@@ -279,14 +279,6 @@ def cmd_draw(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dataset(name: str):
-    from .datasets import load_dataset
-
-    if name.endswith(".npz"):
-        return load_dataset("npz", path=name)
-    return load_dataset(name)
-
-
 def cmd_build(args: argparse.Namespace) -> int:
     from .adapters import read_genotype
     from .plugins import get_backend
@@ -312,7 +304,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .adapters import read_genotype
     from .plugins import get_backend
 
-    data = _dataset(args.data)
+    from .datasets import load_dataset
+
+    data = load_dataset(args.data)
     space = _load(args)
     arch = space.realize(read_genotype(space, args.genotype), input_shape=data.input_shape)
     if arch.output_shape[0] != data.classes:

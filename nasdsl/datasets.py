@@ -46,7 +46,10 @@ class Dataset:
 
 
 def load_dataset(name: str, **kwargs: Any) -> Dataset:
-    """Load a registered dataset by name (``digits``, ``mnist1d``, ``npz`` with ``path=``)."""
+    """Load a registered dataset by name (``digits``, ``mnist1d``, ``npz`` with ``path=``);
+    a name ending in ``.npz`` is that file, read by the ``npz`` loader."""
     from .plugins import get_dataset
 
+    if name.endswith(".npz"):
+        return get_dataset("npz")(path=name, **kwargs)
     return get_dataset(name)(**kwargs)

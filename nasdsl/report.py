@@ -186,8 +186,7 @@ def _input_shape(meta: dict[str, Any]) -> Optional[tuple[int, ...]]:
         from .datasets import load_dataset
 
         data = meta.get("data") or "digits"
-        ds = load_dataset("npz", path=data) if data.endswith(".npz") else load_dataset(data)
-        return ds.input_shape
+        return load_dataset(data).input_shape
     return None
 
 

@@ -229,3 +229,19 @@ def test_flops_leave_out_the_auxiliary_head(backend, digits):
     arch = space.realize(from_darts(space, DARTS_V2))
     plain, aux = backend.build(arch), backend.build(arch, auxiliary=True)
     assert backend.flops(plain, arch.input_shape) == backend.flops(aux, arch.input_shape) > 0
+
+
+def test_npz_and_mnist1d_datasets(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "mine.npz"
+    np.savez(path, x_train=rng.random((60, 1, 4, 4), dtype=np.float32), y_train=np.arange(60) % 3,
+             x_test=rng.random((12, 1, 4, 4), dtype=np.float32), y_test=np.arange(12) % 3)
+    ds = load_dataset(str(path))  # a .npz path is read by the npz loader
+    assert ds.sizes() == {"train": 48, "valid": 12, "test": 12} and ds.input_shape == (1, 4, 4) and ds.classes == 3
+    with pytest.raises(Exception, match="no array 'y_test'"):
+        np.savez(tmp_path / "bad.npz", x_train=np.zeros((4, 2)), y_train=np.zeros(4), x_test=np.zeros((2, 2)))
+        load_dataset(str(tmp_path / "bad.npz"))
+    m = load_dataset("mnist1d", num_samples=1000)  # generated offline by make_dataset
+    assert m.input_shape == (1, 1, 40) and m.classes == 10 and sum(m.sizes().values()) == 1000

@@ -28,12 +28,6 @@ RECIPE_OPTIONS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight
                   "label_smoothing", "drop_path", "auxiliary_weight", "device", "max_steps")
 
 
-def _load(data: str):
-    if data.endswith(".npz"):
-        return load_dataset("npz", path=data)
-    return load_dataset(data)
-
-
 class TrainEstimator(Estimator):
     name = "train"
     objective = "valid_acc"
@@ -44,7 +38,7 @@ class TrainEstimator(Estimator):
 
     def __init__(self, space, data: str = "digits", **options: Any):
         super().__init__(space, data, **options)
-        self.dataset = _load(data)
+        self.dataset = load_dataset(data)
         fraction = float(options.get("fraction", 1.0))
         if not 0 < fraction <= 1:
             raise ValueError("fraction must be in (0, 1]")
