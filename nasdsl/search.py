@@ -17,6 +17,7 @@ import os
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -265,21 +266,36 @@ class Search:
         generation = 0  # which pool: a broken pool's other futures fail too, and one new pool serves them all
         born: dict[Future, int] = {}
         pending: dict[Future, tuple[Genotype, str]] = {}
-        retry: list[tuple[Genotype, str]] = []  # trials whose worker died: run once more before calling them failed
-        crashes: dict[str, int] = {}
+        retry: list[tuple[Genotype, str]] = []  # trials whose pool broke: each runs again, alone
+        alone: set[str] = set()
         pending_hashes: set[str] = set()
+
+        def submit(number: int, g: Genotype, h: str) -> None:
+            nonlocal executor, generation
+            try:
+                fut = executor.submit(run_trial, self._payload(number, g, h))
+            except BrokenProcessPool:  # a worker died since the last result: start a fresh pool
+                executor.shutdown()
+                executor = make_executor()
+                generation += 1
+                fut = executor.submit(run_trial, self._payload(number, g, h))
+            born[fut] = generation
+            pending[fut] = (g, h)
+            pending_hashes.add(h)
+
         idle = 0
         stopped_early = False
         bar = _Progress(self, done) if progress else None
         try:
-            while done + len(pending) < self.budget or pending:
-                while retry and len(pending) < self.workers:
+            while done + len(pending) < self.budget or pending or retry:
+                if retry and not pending:
+                    # a trial whose pool broke runs again alone: if its worker dies now, the trial did it
                     g, h = retry.pop(0)
-                    fut = executor.submit(run_trial, self._payload(len(self.store.trials()) + len(pending), g, h))
-                    born[fut] = generation
-                    pending[fut] = (g, h)
-                    pending_hashes.add(h)
-                while done + len(pending) < self.budget and len(pending) < self.workers and idle < MAX_IDLE_ASKS:
+                    alone.add(h)
+                    submit(len(self.store.trials()), g, h)
+                running_alone = any(x[1] in alone for x in pending.values())
+                while (not retry and not running_alone and done + len(pending) < self.budget
+                       and len(pending) < self.workers and idle < MAX_IDLE_ASKS):
                     g = self.strategy.ask()
                     h = self.strategy.hash(g)
                     known = self.store.lookup(h)
@@ -293,11 +309,7 @@ class Search:
                         idle += 1
                         self.strategy.tell(g, Result(None, {}, "cached"))
                         continue
-                    number = len(self.store.trials()) + len(pending)
-                    fut = executor.submit(run_trial, self._payload(number, g, h))
-                    born[fut] = generation
-                    pending[fut] = (g, h)
-                    pending_hashes.add(h)
+                    submit(len(self.store.trials()) + len(pending), g, h)
                 if not pending:
                     if idle >= MAX_IDLE_ASKS:
                         stopped_early = True
@@ -309,17 +321,16 @@ class Search:
                     try:
                         out = fut.result()
                         born.pop(fut, None)
-                    except Exception as e:  # the worker process itself died (killed, out of memory, crashed)
-                        crashes[h] = crashes.get(h, 0) + 1
-                        if crashes[h] == 1:  # not the architecture's fault yet: a fresh pool runs it once more
+                    except Exception as e:  # a worker process died (killed, out of memory, crashed)
+                        if born.pop(fut, generation) == generation:  # the pool is broken: start a fresh one
+                            executor.shutdown()
+                            executor = make_executor()
+                            generation += 1
+                        if h not in alone:  # it may have been another trial's worker that died
                             retry.append((g, h))
-                            if born.pop(fut, generation) == generation:
-                                executor.shutdown()
-                                executor = make_executor()
-                                generation += 1
                             continue
-                        out = {"status": "failed", "metrics": {}, "error": f"worker failed twice: {type(e).__name__}: {e}",
-                               "started": None, "duration": None, "worker": None}
+                        out = {"status": "failed", "metrics": {}, "started": None, "duration": None, "worker": None,
+                               "error": f"its worker process died, also when it ran alone: {type(e).__name__}: {e}"}
                     if out.get("fatal"):
                         raise SearchError(out["fatal"])
                     value = out.get("value") if out["status"] == "completed" else None

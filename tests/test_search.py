@@ -346,3 +346,24 @@ def test_successive_halving_and_hyperband_rungs(tmp_path):
     full = sha.evaluate(TrialSpec(0, g, arch, tmp_path / "b"))
     assert full["epochs_trained"] == 9.0 and {"rung_1", "rung_3", "rung_9"} <= set(full)
     assert not (tmp_path / "b" / "checkpoint.pt").exists()
+
+
+def test_a_killed_worker_fails_its_own_trial_only(tmp_path, monkeypatch):
+    import nasdsl.search as search_mod
+
+    from ._crash_helper import crash_some, kills_its_worker
+
+    monkeypatch.setattr(search_mod, "run_trial", crash_some)
+    s = Search(NB201, strategy="random", estimator="cost", budget=8, store=tmp_path / "k.db", workers=2,
+               params={"C": 4, "N": 1})
+    result = s.run()
+    s.close()
+    assert result.counts["completed"] + result.counts["failed"] == 8  # the search survived every dead worker
+    with Store(tmp_path / "k.db") as st:
+        for t in finished(st):
+            killer = kills_its_worker(t.hash[:16])
+            # a trial whose pool broke under it runs again alone; only the ones that kill their worker fail
+            assert (t.status == "failed") == killer, (t.hash, t.status, t.error)
+            if killer:
+                assert "died, also when it ran alone" in t.error
+        assert 0 < result.counts["failed"] < 8
