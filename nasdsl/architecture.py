@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Iterable
+from typing import Any
 
 import networkx as nx
 
@@ -226,7 +226,3 @@ def lint(arch: Architecture) -> None:
     if inputs[0] not in nx.ancestors(g, outputs[0]):
         raise ArchitectureError("the output does not depend on the input")
 
-
-def iter_ops(arch: Architecture) -> Iterable[tuple[str, dict[str, Any]]]:
-    for n in arch.ops():
-        yield n, arch.graph.nodes[n]

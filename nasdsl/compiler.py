@@ -215,9 +215,6 @@ class Scope:
     stmt: str = ""
     counters: dict = field(default_factory=dict)
     returned: Any = None
-    where: list = field(default_factory=list)
-    hps: list = field(default_factory=list)
-    input_shape: Optional[tuple[int, ...]] = None
 
     def child(self, **kw: Any) -> "Scope":
         base = dict(prefix=self.prefix, env=self.env, node_prefix=self.node_prefix, graph=self.graph,
@@ -866,9 +863,6 @@ class Evaluator:
         if len(pos) > len(names):
             return pos[len(names)].span
         return item.span
-
-    def _stride_for(self, x: Tensor, scope: Scope) -> int:
-        return 2 if x.node in scope.reduce_inputs else 1
 
     def _prim(self, prim: primitives.Primitive, item: Any, x: Tensor, scope: Scope, pos: tuple, kw: dict,
               applied: tuple = ()) -> Tensor:

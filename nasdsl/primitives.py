@@ -105,9 +105,6 @@ define("linear", (("out", REQUIRED),), "linear", "fully connected layer: (C,) ->
 for _g in ("gat", "gcn", "gin", "cheb", "sage", "arma", "graph", "fc"):
     define(_g, (_C,), "graph", f"NAS-Bench-Graph '{_g}' layer on node features")
 
-# ops whose stride is raised to 2 when applied to a reduction cell's inputs
-STRIDED = {p.name for p in _PRIMS.values() if any(n == "stride" for n, _ in p.params)}
-
 
 class ShapeError(ValueError):
     """An op cannot take a tensor of this shape (message in words)."""

@@ -292,7 +292,7 @@ class Search:
                     # a trial whose pool broke runs again alone: if its worker dies now, the trial did it
                     g, h = retry.pop(0)
                     alone.add(h)
-                    submit(len(self.store.trials()), g, h)
+                    submit(self.store.count(), g, h)
                 running_alone = any(x[1] in alone for x in pending.values())
                 while (not retry and not running_alone and done + len(pending) < self.budget
                        and len(pending) < self.workers and idle < MAX_IDLE_ASKS):
@@ -309,7 +309,7 @@ class Search:
                         idle += 1
                         self.strategy.tell(g, Result(None, {}, "cached"))
                         continue
-                    submit(len(self.store.trials()) + len(pending), g, h)
+                    submit(self.store.count() + len(pending), g, h)
                 if not pending:
                     if idle >= MAX_IDLE_ASKS:
                         stopped_early = True

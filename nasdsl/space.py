@@ -9,6 +9,8 @@ On a space: exact ``size()`` (a Python int, never by enumeration), seeded
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import math
 import random
 from pathlib import Path
@@ -205,7 +207,6 @@ class Space:
 
     @staticmethod
     def _key(values: dict[str, Any]) -> str:
-        import json
         return json.dumps(values, sort_keys=True)
 
     # ------------------------------------------------------------ encodings
@@ -264,8 +265,6 @@ class Space:
     def canonical_hash(self, g: Genotype | dict[str, Any]) -> str:
         """Equal for genotypes whose architectures are isomorphic (hyperparameters included)."""
         arch = self.realize(g)
-        import hashlib
-        import json
         hp = json.dumps(arch.hyperparameters, sort_keys=True)
         return hashlib.sha256((arch.canonical_hash() + hp).encode()).hexdigest()[:32]
 

@@ -147,6 +147,11 @@ class Store:
     def __iter__(self) -> Iterator[TrialRecord]:
         return iter(self.trials())
 
+    def count(self) -> int:
+        """How many trials the store holds (every status)."""
+        (n,) = self.conn.execute("SELECT COUNT(*) FROM trials").fetchone()
+        return int(n)
+
     def finished_count(self) -> int:
         marks = ",".join("?" * len(FINISHED))
         (n,) = self.conn.execute(f"SELECT COUNT(*) FROM trials WHERE status IN ({marks})", FINISHED).fetchone()

@@ -49,7 +49,6 @@ class Strategy:
     """
 
     name: ClassVar[str] = "strategy"
-    multi_objective: ClassVar[bool] = False
 
     def __init__(self, space: Space, seed: int = 0, **options: Any):
         self.space = space

@@ -145,7 +145,7 @@ def test_resume_continues_and_refuses_another_search(plugin, tmp_path):
         assert ha == hb
 
 
-def test_worker_pool_runs_trials_in_parallel(tmp_path):
+def test_worker_pool_runs_trials_out_of_process(tmp_path):
     s = Search(NB201, strategy="random", estimator="cost", budget=6, store=tmp_path / "w.db", workers=2,
                params={"C": 4, "N": 1})
     result = s.run()
