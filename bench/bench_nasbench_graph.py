@@ -1,11 +1,14 @@
 """Benchmark of the built-in search strategies on NAS-Bench-Graph, side by side with two peers.
 
 Every built-in strategy (``random``, ``grid``, ``evolution``, ``reinforce``,
-``tpe``, ``local``, each with its default options) and, as the peer a user
-would pick, optuna's ``TPESampler`` used directly (``optuna-tpe``: a plain
-study.ask()/tell() loop, one categorical per decision -- the 4 input choices
-over their candidate names and the 4 op choices) search the tabular
-NAS-Bench-Graph space (``spaces/nasbench_graph.nas``) under the same rules:
+``tpe``, ``local``, ``bananas``, each with its default options unless
+``--option`` says otherwise) and, as the peer a user would pick, optuna's
+``TPESampler`` used directly (``optuna-tpe``: ``TPESampler(seed=seed)`` with
+optuna's defaults -- since optuna 5 that is the multivariate TPE for a single
+objective -- in a plain study.ask()/tell() loop, one categorical per decision:
+the 4 input choices over their candidate names and the 4 op choices) search the
+tabular NAS-Bench-Graph space (``spaces/nasbench_graph.nas``) under the same
+rules:
 
 * the objective told is the table's ``valid_acc``;
 * a proposal whose canonical hash (``Strategy.hash`` = ``space.canonical_hash``,
@@ -28,8 +31,9 @@ is over seeds: per seed s the mean over datasets, then mean and SE
 paired by seed the same way.  Overhead = wall time inside ask() + tell() per
 100 proposals (table lookups and the harness's cache checks excluded).
 
-Run: ``.venv/bin/python bench/bench_nasbench_graph.py`` (about 10-20 minutes on
-2 cores), ``--quick`` for 2 datasets x 3 seeds.  Raw results:
+Run: ``.venv/bin/python bench/bench_nasbench_graph.py`` (about 20-30 minutes on
+2 cores), ``--quick`` for 2 datasets x 3 seeds; ``--option evolution:tournament=10``
+(repeatable) runs a strategy with other options, recorded in the results.  Raw results:
 ``bench/results/nasbench_graph.json`` (``nasbench_graph_quick.json`` with ``--quick``).
 """
 
@@ -57,14 +61,14 @@ SPACE_FILE = ROOT / "spaces" / "nasbench_graph.nas"
 RESULTS = HERE / "results" / "nasbench_graph.json"
 
 DATASETS = ("cora", "citeseer", "pubmed", "cs", "physics", "photo", "computers", "arxiv")
-BUILTINS = ("random", "grid", "evolution", "reinforce", "tpe", "local")
+BUILTINS = ("random", "grid", "evolution", "reinforce", "tpe", "local", "bananas")
 PEER_OPTUNA = "optuna-tpe"
 PEER_RANDOM = "random"
 STRATEGIES = BUILTINS + (PEER_OPTUNA,)
 BUDGETS = (20, 50, 100)
 CAP = 5000
 # slowest first, so the pool's tail is short
-_COST = {"reinforce": 0, PEER_OPTUNA: 1, "tpe": 2, "local": 3, "grid": 4, "evolution": 5, "random": 6}
+_COST = {"bananas": 0, "reinforce": 1, PEER_OPTUNA: 2, "tpe": 3, "local": 4, "grid": 5, "evolution": 6, "random": 7}
 
 
 # ---------------------------------------------------------------- the optuna peer
@@ -147,7 +151,8 @@ def _r(x: Optional[float]) -> Optional[float]:
     return None if x is None else round(float(x), 7)
 
 
-def run_job(strategy: str, dataset: str, seed: int, budget: int, cap: int) -> dict[str, Any]:
+def run_job(strategy: str, dataset: str, seed: int, budget: int, cap: int,
+            options: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     """Search one dataset's table to ``budget`` counted trials; return the raw trace."""
     from nasdsl.plugins import get_strategy
     from nasdsl.strategy import Result
@@ -159,7 +164,7 @@ def run_job(strategy: str, dataset: str, seed: int, budget: int, cap: int) -> di
     if strategy == PEER_OPTUNA:
         strat = OptunaTPEPeer(space, seed=seed)
     else:
-        strat = get_strategy(strategy)(space, seed=seed)
+        strat = get_strategy(strategy)(space, seed=seed, **(options or {}))
     t_built = time.perf_counter()
 
     cache: dict[str, Any] = {}
@@ -258,6 +263,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--budgets", default=",".join(map(str, BUDGETS)), help="comma-separated (default 20,50,100)")
     ap.add_argument("--cap", type=int, default=CAP, help=f"proposals per run at most (default {CAP})")
     ap.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    ap.add_argument("--option", action="append", default=[], metavar="STRATEGY:KEY=VALUE",
+                    help="a built-in strategy's option, e.g. evolution:tournament=10 (repeatable)")
     ap.add_argument("--out", default=None,
                     help=f"JSON of the raw results (default {RESULTS.relative_to(ROOT)}; with --quick, *_quick.json)")
     args = ap.parse_args(argv)
@@ -290,12 +297,22 @@ def main(argv: Optional[list[str]] = None) -> int:
         refs[d] = {"best_valid": t.best_valid(), "best_test": t.best_test(),
                    "test_of_best_valid": t.test_of_best_valid(), "records": len(t)}
 
+    options: dict[str, dict[str, Any]] = {}
+    for spec in args.option:
+        name, _, kv = spec.partition(":")
+        key, eq, val = kv.partition("=")
+        if not (name and key and eq) or name not in strategies or name == PEER_OPTUNA:
+            ap.error(f"--option {spec!r}: expected STRATEGY:KEY=VALUE for a built-in strategy in this run")
+        options.setdefault(name, {})[key] = val
     defaults: dict[str, Any] = {}
     from nasdsl.plugins import get_strategy
 
     for s in strategies:
         if s != PEER_OPTUNA:
-            defaults[s] = dict(getattr(get_strategy(s), "defaults", {}))
+            try:  # the strategy coerces and checks its options; show what it will run with
+                defaults[s] = dict(get_strategy(s)(_space(), seed=0, **options.get(s, {})).config)
+            except ValueError as e:
+                ap.error(str(e))
     if PEER_OPTUNA in strategies:
         defaults[PEER_OPTUNA] = {"sampler": "optuna.samplers.TPESampler(seed=seed)", "n_startup_trials": 10}
 
@@ -312,13 +329,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.workers <= 1:
         _worker_init()
         for i, j in enumerate(jobs, 1):
-            runs.append(run_job(*j, budget, args.cap))
+            runs.append(run_job(*j, budget, args.cap, options.get(j[0])))
             if i % step == 0 or i == len(jobs):
                 print(f"  {i}/{len(jobs)} runs, {time.perf_counter() - t0:.0f}s", file=sys.stderr, flush=True)
     else:
         ctx = mp.get_context("spawn")
         with cf.ProcessPoolExecutor(max_workers=args.workers, mp_context=ctx, initializer=_worker_init) as ex:
-            futs = [ex.submit(run_job, *j, budget, args.cap) for j in jobs]
+            futs = [ex.submit(run_job, *j, budget, args.cap, options.get(j[0])) for j in jobs]
             for i, f in enumerate(cf.as_completed(futs), 1):
                 runs.append(f.result())
                 if i % step == 0 or i == len(jobs):

@@ -57,7 +57,7 @@ def _get_op(name: str) -> Callable[..., Any]:
 # hook, registry, the get_* function, what the built-ins register (at least)
 HOOK_CASES = [
     ("register_strategies", plugins.strategies, plugins.get_strategy,
-     {"random", "grid", "evolution", "reinforce", "tpe", "local"}),
+     {"random", "grid", "evolution", "reinforce", "tpe", "local", "bananas"}),
     ("register_estimators", plugins.estimators, plugins.get_estimator,
      {"train", "sha", "hyperband", "cost", "nasbench-graph"}),
     ("register_backends", plugins.backends, plugins.get_backend, {"torch"}),
@@ -189,7 +189,7 @@ def test_unknown_name_lists_the_available_ones(hook, registry, get, builtins):
 
 
 def test_unknown_strategy_message():
-    with pytest.raises(PluginError, match=r"^unknown strategy 'evolve'; available: evolution, grid, local, "):
+    with pytest.raises(PluginError, match=r"^unknown strategy 'evolve'; available: bananas, evolution, grid, local, "):
         plugins.get_strategy("evolve")
 
 

@@ -12,12 +12,12 @@ import pytest
 from nasdsl import Genotype, Space
 from nasdsl import plugins
 from nasdsl.strategy import Result, Strategy, Told
-from nasdsl_plugins.strategies import (TPE, GridSearch, LocalSearch, RandomSearch, RegularizedEvolution, Reinforce)
+from nasdsl_plugins.strategies import (TPE, Bananas, GridSearch, LocalSearch, RandomSearch, RegularizedEvolution, Reinforce)
 
 from .conftest import SPACE_FILES, load
 
 STRATEGIES = {"random": RandomSearch, "grid": GridSearch, "evolution": RegularizedEvolution,
-              "reinforce": Reinforce, "tpe": TPE, "local": LocalSearch}
+              "reinforce": Reinforce, "tpe": TPE, "local": LocalSearch, "bananas": Bananas}
 NAMES = list(STRATEGIES)
 
 # A synthetic objective on NAS-Bench-201 genotypes: 3x3 convolutions score most,
@@ -147,7 +147,8 @@ def test_options_have_defaults_and_are_coerced():
     assert (evo.P, evo.S) == (5, 2)
     assert make("evolution").config == {"population": 10, "tournament": 3}
     assert make("reinforce").config == {"lr": 3.5e-4, "baseline_decay": 0.95, "entropy_weight": 1e-4, "hidden": 64}
-    assert make("tpe", multivariate="true").config["multivariate"] is True
+    assert make("tpe").config == {"n_startup_trials": 10, "multivariate": True}  # optuna >= 5's own default
+    assert make("tpe", multivariate="false").config["multivariate"] is False
     for name, bad in [("evolution", {"population": "ten"}), ("evolution", {"tournament": 11}),
                       ("evolution", {"population": 0}), ("reinforce", {"lr": -1}),
                       ("reinforce", {"baseline_decay": 1.0}), ("tpe", {"multivariate": "maybe"}),
@@ -326,7 +327,7 @@ def mean_best(name: str, **options) -> float:
 
 
 @pytest.mark.parametrize("name, options, margin", [("evolution", {}, 0.3), ("tpe", {}, 0.5), ("local", {}, 1.0),
-                                                   ("reinforce", {"lr": 0.01}, 0.5)])
+                                                   ("reinforce", {"lr": 0.01}, 0.5), ("bananas", {}, 1.0)])
 def test_beats_random(name, options, margin):
     assert mean_best(name, **options) > mean_best("random") + margin
 
@@ -382,3 +383,63 @@ def test_reinforce_survives_masked_picks_over_large_domains():
         g = strat.ask()
         strat.tell(g, Result(float(i % 3), {}))
     assert all(__import__("torch").isfinite(p).all() for p in strat.controller.parameters())
+
+
+# ------------------------------------------------------------ bananas and tpe, closer
+def test_bananas_predictor_ranks_unseen_architectures():
+    space = nb201()
+    s = Bananas(space, seed=0)
+    train = [(g, objective(g)) for g in (space.sample(i) for i in range(60))]
+    test = [space.sample(1000 + i) for i in range(200)]
+    mean, std = s.fit_predict(train, test)
+    truth = [objective(g) for g in test]
+    from scipy.stats import spearmanr
+
+    assert spearmanr(mean, truth).statistic > 0.8  # the ensemble has learned the objective, not a constant
+    assert (std > 0).all()  # the members disagree: Thompson sampling has a spread to draw from
+
+
+def test_bananas_fits_once_per_batch_and_proposes_better_than_its_random_start():
+    s = Bananas(nb201(), seed=1, batch=5)
+    asked = run(s, 40)
+    assert s.fits == (40 - 10) // 5
+    start, guided = asked[:10], asked[10:]
+    assert statistics.mean(map(objective, guided)) > statistics.mean(map(objective, start)) + 0.5
+
+
+def test_tpe_follows_optunas_default_sampler():
+    """With its defaults the built-in tpe proposes exactly what optuna's own multivariate TPESampler does."""
+    import optuna
+
+    space = load("nasbench_graph.nas")
+    ours = TPE(space, seed=11)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=11, multivariate=True))
+    score = {op: i for i, op in enumerate(["skip", "fc", "graph", "arma", "sage", "cheb", "gin", "gcn", "gat"])}
+    f = lambda values: float(sum(score[values[f"nasbench_graph.n{i}.op0"]] for i in range(1, 5)))
+    seen: dict[str, float] = {}
+    theirs = []
+    while len(theirs) < 25:
+        trial = study.ask()
+        values = {}
+        for d in space.decisions.values():
+            pick = trial.suggest_categorical(d.name, list(range(d.size())))
+            values[d.name] = d.value(pick)
+        g = space.canonical(Genotype(space=space.name, values=values))
+        h = ours.hash(g)
+        study.tell(trial, seen.get(h, f(g.values)))
+        if h not in seen:
+            seen[h] = f(g.values)
+            theirs.append(g)
+    mine = run(ours, 25, lambda g: f(g.values))
+    assert mine == theirs
+
+
+@pytest.mark.parametrize("file", [p.name for p in SPACE_FILES] + ["hyper"], ids=[p.stem for p in SPACE_FILES] + ["hyper"])
+def test_bananas_predicts_on_every_space(file):
+    space = hyper_space() if file == "hyper" else load(file)
+    s = Bananas(space, seed=0, initial=3, batch=2, ensemble=2, epochs=20)
+    asked = run(s, 7, lambda g: float(len(str(g.values)) % 7))
+    assert s.fits == 2  # asks 4-5 and 6-7 came from the predictor
+    for g in asked:
+        assert space.validate(g) == g
+    assert len({s.hash(g) for g in asked}) == 7

@@ -6,6 +6,7 @@
 ``reinforce``  REINFORCE with an LSTM controller over the decisions (torch)
 ``tpe``        optuna's TPE sampler through its ask/tell interface (optuna)
 ``local``      first-improvement hill climbing over neighbours, random restarts
+``bananas``    an ensemble of MLP predictors picks mutations of the best by Thompson sampling (scikit-learn)
 
 Every strategy maximizes ``Result.value``, treats a failed trial (value None) as
 the worst, skips genotypes already told or in flight, and is seeded.  Importing
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from nasdsl import hookimpl
 
+from .bananas import Bananas
 from .evolution import RegularizedEvolution
 from .grid import GridSearch
 from .local import LocalSearch
@@ -32,7 +34,8 @@ def register_strategies(register) -> None:
     register("reinforce", Reinforce)
     register("tpe", TPE)
     register("local", LocalSearch)
+    register("bananas", Bananas)
 
 
-__all__ = ["GridSearch", "LocalSearch", "RandomSearch", "Reinforce", "RegularizedEvolution", "TPE",
+__all__ = ["Bananas", "GridSearch", "LocalSearch", "RandomSearch", "Reinforce", "RegularizedEvolution", "TPE",
            "register_strategies"]

@@ -4,10 +4,13 @@ Each ask is one optuna trial: a categorical per token of each active decision
 (its domain indices; input choices with more than 64 values are split per
 candidate or per slot, see ``_tokens``), ``suggest_float(log=...)`` /
 ``suggest_int`` for numeric hyperparameter ranges.  Decisions switched off by a
-guard are not suggested, so the search space is conditional; with
-``multivariate`` the sampler runs multivariate TPE with ``group=True``, which
-models such spaces.  A failed trial is told with state FAIL (TPE leaves it
-out of its model).
+guard are not suggested, so the search space is conditional.  By default
+(``multivariate=true``) the sampler runs multivariate TPE (Falkner et al.
+2018) with ``group=True``, which models the joint density of the decisions
+and handles such conditional spaces; this is also what optuna >= 5 does by
+default for a single objective.  ``multivariate=false`` gives the independent,
+one-density-per-parameter TPE of optuna < 5.  A failed trial is told with
+state FAIL (TPE leaves it out of its model).
 
 When optuna proposes a genotype already told, the trial is told the cached
 result and optuna asked again (at most 20 times, then a random sample).  A
@@ -33,7 +36,7 @@ RETRIES = 20
 
 class TPE(BuiltinStrategy):
     name = "tpe"
-    defaults = {"n_startup_trials": 10, "multivariate": False}
+    defaults = {"n_startup_trials": 10, "multivariate": True}
 
     def __init__(self, space: Space, seed: int = 0, **options: Any):
         super().__init__(space, seed, **options)
