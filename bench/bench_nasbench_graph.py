@@ -257,6 +257,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="2 datasets (cora, citeseer), 3 seeds")
     ap.add_argument("--seeds", type=int, default=None, help="number of seeds, 0..N-1 (default 20)")
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="seeds start here (default 0); e.g. 100 for held-out seeds when choosing options")
     ap.add_argument("--datasets", default=None, help="comma-separated datasets (default: the 8 but proteins)")
     ap.add_argument("--strategies", default=None,
                     help=f"comma-separated, of {', '.join(STRATEGIES)} (default: all)")
@@ -273,7 +275,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.datasets:
         datasets = [d.strip().lower() for d in args.datasets.split(",") if d.strip()]
     n_seeds = args.seeds if args.seeds is not None else (3 if args.quick else 20)
-    seeds = list(range(n_seeds))
+    seeds = list(range(args.first_seed, args.first_seed + n_seeds))
     strategies = list(STRATEGIES)
     if args.strategies:
         strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
@@ -357,7 +359,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     # ------------------------------------------------------------ report
     ref_gap = statistics.fmean(100.0 * (refs[d]["best_test"] - refs[d]["test_of_best_valid"]) for d in datasets)
     print()
-    print(f"datasets: {', '.join(datasets)}; seeds 0..{n_seeds - 1}; objective told: valid_acc")
+    print(f"datasets: {', '.join(datasets)}; seeds {seeds[0]}..{seeds[-1]}; objective told: valid_acc")
     print("regret in percentage points, mean over datasets ± SE.  SE method: per seed s, the mean over the "
           f"{len(datasets)} datasets of the per-run regret; then mean and standard error (sample std / sqrt(n)) "
           f"over the {n_seeds} seeds.")
