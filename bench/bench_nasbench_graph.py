@@ -31,7 +31,7 @@ is over seeds: per seed s the mean over datasets, then mean and SE
 paired by seed the same way.  Overhead = wall time inside ask() + tell() per
 100 proposals (table lookups and the harness's cache checks excluded).
 
-Run: ``.venv/bin/python bench/bench_nasbench_graph.py`` (about 20-30 minutes on
+Run: ``.venv/bin/python bench/bench_nasbench_graph.py`` (about 6 minutes on
 2 cores), ``--quick`` for 2 datasets x 3 seeds; ``--option evolution:tournament=10``
 (repeatable) runs a strategy with other options, recorded in the results.  Raw results:
 ``bench/results/nasbench_graph.json`` (``nasbench_graph_quick.json`` with ``--quick``).
@@ -145,6 +145,12 @@ def _space():
 
         _SPACE = Space.from_file(str(SPACE_FILE))
     return _SPACE
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import version
+
+    return version(dist)
 
 
 def _r(x: Optional[float]) -> Optional[float]:
@@ -323,7 +329,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(f"NAS-Bench-Graph strategy benchmark: {len(strategies)} strategies x {len(datasets)} datasets x "
           f"{len(seeds)} seeds = {len(jobs)} runs to budget {budget} (cap {args.cap} proposals), "
           f"{args.workers} worker(s); python {platform.python_version()}, {platform.machine()}, "
-          f"{os.cpu_count()} CPUs", flush=True)
+          f"{os.cpu_count()} CPUs; optuna {_version('optuna')}, scikit-learn {_version('scikit-learn')}", flush=True)
 
     t0 = time.perf_counter()
     runs: list[dict[str, Any]] = []
@@ -475,6 +481,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         "se_method": "per seed: mean over datasets of per-run regret; mean and SE (stdev/sqrt(n)) over seeds",
         "summary": summary, "pairs": pairs, "verdict": verdict, "target": target,
         "wall_s": wall, "workers": args.workers, "python": platform.python_version(),
+        "optuna": _version("optuna"), "scikit-learn": _version("scikit-learn"),
         "runs": sorted(runs, key=lambda r: (strategies.index(r["strategy"]), datasets.index(r["dataset"]), r["seed"])),
     }
     out.write_text(json.dumps(payload, separators=(",", ":")))
