@@ -262,7 +262,7 @@ def fmt(m: float, se: float) -> str:
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="2 datasets (cora, citeseer), 3 seeds")
-    ap.add_argument("--seeds", type=int, default=None, help="number of seeds, 0..N-1 (default 20)")
+    ap.add_argument("--seeds", type=int, default=None, help="number of seeds, from --first-seed on (default 20)")
     ap.add_argument("--first-seed", type=int, default=0,
                     help="seeds start here (default 0); e.g. 100 for held-out seeds when choosing options")
     ap.add_argument("--datasets", default=None, help="comma-separated datasets (default: the 8 but proteins)")
@@ -281,6 +281,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.datasets:
         datasets = [d.strip().lower() for d in args.datasets.split(",") if d.strip()]
     n_seeds = args.seeds if args.seeds is not None else (3 if args.quick else 20)
+    if n_seeds < 2:
+        ap.error(f"--seeds must be at least 2 (standard errors over seeds), got {n_seeds}")
     seeds = list(range(args.first_seed, args.first_seed + n_seeds))
     strategies = list(STRATEGIES)
     if args.strategies:
@@ -330,6 +332,9 @@ def main(argv: Optional[list[str]] = None) -> int:
           f"{len(seeds)} seeds = {len(jobs)} runs to budget {budget} (cap {args.cap} proposals), "
           f"{args.workers} worker(s); python {platform.python_version()}, {platform.machine()}, "
           f"{os.cpu_count()} CPUs; optuna {_version('optuna')}, scikit-learn {_version('scikit-learn')}", flush=True)
+    for name, opts in options.items():
+        print(f"options of {name} (others at their defaults): "
+              + ", ".join(f"{k}={defaults[name][k]}" for k in opts), flush=True)
 
     t0 = time.perf_counter()
     runs: list[dict[str, Any]] = []

@@ -346,6 +346,25 @@ def test_every_hook_is_a_spec_and_documented():
         assert hook in readme, f"hook {hook} is not documented in README.md"
 
 
+def test_readme_lists_every_builtin_strategy_option_with_its_default():
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    rows = dict(re.findall(r"^  \| `(\w+)` \| (.+?) \|$", readme, flags=re.M))
+    for name in plugins.strategies.names():
+        cls = plugins.get_strategy(name)
+        defaults = getattr(cls, "defaults", {})
+        if not defaults or not cls.__module__.startswith("nasdsl_plugins."):  # built-ins only
+            continue
+        assert name in rows, f"README has no options row for strategy {name}"
+        documented = dict(re.findall(r"`(\w+)` ([^,]+)", rows[name]))
+        assert list(documented) == list(defaults), name
+        for key, value in defaults.items():
+            shown = documented[key].strip()
+            want = str(value).lower() if isinstance(value, bool) else value
+            assert (shown == want if isinstance(want, str) else float(shown) == float(want)), (name, key, shown)
+
+
 # ---------------------------------------------------------------------------- the command line
 def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "NASDSL_DISABLE_PLUGINS"}

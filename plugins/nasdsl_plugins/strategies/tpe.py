@@ -6,10 +6,13 @@ candidate or per slot, see ``_tokens``), ``suggest_float(log=...)`` /
 ``suggest_int`` for numeric hyperparameter ranges.  Decisions switched off by a
 guard are not suggested, so the search space is conditional.  By default
 (``multivariate=true``) the sampler runs multivariate TPE (Falkner et al.
-2018) with ``group=True``, which models the joint density of the decisions
-and handles such conditional spaces; this is also what optuna >= 5 does by
-default for a single objective.  ``multivariate=false`` gives the independent,
-one-density-per-parameter TPE of optuna < 5.  A failed trial is told with
+2018), which models the joint density of the decisions -- what optuna >= 5
+runs by default for a single objective -- with ``group=True`` added so that
+conditional spaces are modelled per group of decisions active together (on a
+space without guards it proposes exactly what optuna's sampler does).
+``multivariate=false`` gives the independent, one-density-per-parameter TPE
+of optuna < 5.  Options and defaults: ``n_startup_trials`` 10 (random
+trials first), ``multivariate`` true.  A failed trial is told with
 state FAIL (TPE leaves it out of its model).
 
 When optuna proposes a genotype already told, the trial is told the cached
