@@ -136,13 +136,8 @@ class Bananas(BuiltinStrategy):
         if not cands:
             return
         mean, std = self.fit_predict(self.history, cands)
-        draws = self._np.normal(mean, std)
-        order = np.argsort(-draws, kind="stable")
-        self._queue = [cands[i] for i in order]
-
-    @property
-    def _np(self) -> np.random.Generator:
-        return np.random.default_rng(self.rng.randrange(2**63))
+        draws = np.random.default_rng(self.rng.randrange(2**63)).normal(mean, std)  # Thompson: one draw each
+        self._queue = [cands[i] for i in np.argsort(-draws, kind="stable")]
 
     # ------------------------------------------------------------ ask / tell
     def ask(self) -> Genotype:
