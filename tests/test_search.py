@@ -57,10 +57,23 @@ def finished(store: Store):
     return [t for t in store.trials() if t.status in ("completed", "failed")]
 
 
+def run_search(space, db, strategy="random", estimator="synthetic", **kwargs):
+    """Run a search in-process to its end and close it; the trials stay in the store at ``db``."""
+    s = Search(str(space), strategy=strategy, estimator=estimator, store=db, executor="inprocess", **kwargs)
+    try:
+        return s.run()
+    finally:
+        s.close()
+
+
+def space_file(tmp_path, name: str, text: str):
+    f = tmp_path / name
+    f.write_text(text)
+    return f
+
+
 def test_failed_and_nan_trials_are_recorded_and_the_search_completes(plugin, tmp_path):
-    s = Search(NB201, strategy="random", estimator="flaky", budget=24, store=tmp_path / "s.db", executor="inprocess")
-    result = s.run()
-    s.close()
+    result = run_search(NB201, tmp_path / "s.db", estimator="flaky", budget=24)
     with Store(tmp_path / "s.db") as st:
         done = finished(st)
         assert len(done) == 24
@@ -82,12 +95,8 @@ def test_duplicates_are_answered_from_the_store(plugin, tmp_path):
         return global_avg_pool -> linear(classes)
     }
     """
-    f = tmp_path / "tiny.nas"
-    f.write_text(text)
     # 2 * 2 * 2 = 8 genotypes, but swapping the two parallel branches gives the same architecture: 6 distinct
-    s = Search(str(f), strategy="random", estimator="synthetic", budget=50, store=tmp_path / "t.db", executor="inprocess")
-    result = s.run()
-    s.close()
+    result = run_search(space_file(tmp_path, "tiny.nas", text), tmp_path / "t.db", budget=50)
     assert result.stopped_early
     with Store(tmp_path / "t.db") as st:
         done = finished(st)
@@ -107,11 +116,7 @@ def test_constraints_reject_before_training(plugin, tmp_path):
         return global_avg_pool -> linear(classes)
     }
     """
-    f = tmp_path / "c.nas"
-    f.write_text(text)
-    s = Search(str(f), strategy="grid", estimator="synthetic", budget=4, store=tmp_path / "c.db", executor="inprocess")
-    result = s.run()
-    s.close()
+    result = run_search(space_file(tmp_path, "c.nas", text), tmp_path / "c.db", strategy="grid", budget=4)
     with Store(tmp_path / "c.db") as st:
         rejected = st.trials("rejected")
         assert len(rejected) == 2 and all("breaks 'where params < 1000'" in t.error for t in rejected)
@@ -287,11 +292,8 @@ def test_configuration_errors_stop_the_search_before_any_trial(plugin, tmp_path)
         return global_avg_pool -> linear(classes)
     }
     """
-    f = tmp_path / "l.nas"
-    f.write_text(text)
     with pytest.raises(SearchError, match="cannot be checked: this estimator does not measure 'latency'"):
-        Search(str(f), strategy="random", estimator="synthetic", budget=2, store=tmp_path / "l.db",
-               executor="inprocess").run()
+        run_search(space_file(tmp_path, "l.nas", text), tmp_path / "l.db", budget=2)
 
 
 def test_hyperparameters_must_be_recipe_fields_and_not_fixed_by_options(tmp_path):
@@ -305,20 +307,15 @@ def test_hyperparameters_must_be_recipe_fields_and_not_fixed_by_options(tmp_path
         Search(str(f), strategy="random", estimator="train", budget=1, store=tmp_path / "h2.db",
                estimator_options={"lr": 0.5})
     f.write_text(f.read_text().replace("hp lr = {0.1, 0.01}", "hp epochs = {1, 2}"))
-    s = Search(str(f), strategy="grid", estimator="train", budget=2, store=tmp_path / "h3.db", executor="inprocess")
-    s.run()
-    s.close()
+    run_search(f, tmp_path / "h3.db", strategy="grid", estimator="train", budget=2)
     with Store(tmp_path / "h3.db") as st:  # the searched epochs are the ones trained, not a default
         assert sorted(t.metrics["epochs"] for t in st.trials("completed")) == [1.0, 2.0]
 
 
 def test_edited_space_is_refused_on_resume(plugin, tmp_path):
-    f = tmp_path / "e.nas"
-    f.write_text("network e(classes = 3) {\n input [2, 4, 4]\n x = one of [conv_3x3, max_pool_3x3, relu]\n"
-                 " return global_avg_pool -> linear(classes)\n}\n")
-    s = Search(str(f), strategy="random", estimator="synthetic", budget=1, store=tmp_path / "e.db", executor="inprocess")
-    s.run()
-    s.close()
+    f = space_file(tmp_path, "e.nas", "network e(classes = 3) {\n input [2, 4, 4]\n"
+                   " x = one of [conv_3x3, max_pool_3x3, relu]\n return global_avg_pool -> linear(classes)\n}\n")
+    run_search(f, tmp_path / "e.db", budget=1)
     f.write_text(f.read_text().replace("relu", "batchnorm"))
     with pytest.raises(SearchError, match="space_digest"):
         Search(str(f), strategy="random", estimator="synthetic", budget=2, store=tmp_path / "e.db", resume=True)
