@@ -19,7 +19,7 @@ from typing import Any, Iterator, Sequence
 import networkx as nx
 
 from .architecture import Architecture, lint
-from .compiler import Evaluator, Program, guarded, load_program
+from .compiler import Explore, Program, Realize, guarded, load_program
 from .decisions import Decision, HyperRange, InputChoice
 from .errors import GenotypeError, NasError, Span, did_you_mean
 from .genotype import Genotype
@@ -48,7 +48,7 @@ class Space:
         self.name = network
         self.file = program.file
         self._input_override = tuple(input_shape) if input_shape else None
-        ev = Evaluator(program, params, "explore", input_shape=self._input_override)
+        ev = Explore(program, params, input_shape=self._input_override)
         guarded(ev.run_network)(network)
         self.params: dict[str, Any] = ev.params
         self.decisions: dict[str, Decision] = ev.decisions
@@ -254,8 +254,7 @@ class Space:
         """The concrete architecture of a genotype: flattened, shapes inferred, linted."""
         g = self.validate(g)
         shape = tuple(input_shape) if input_shape else self._input_override
-        ev = Evaluator(self.program, self._params_override, "realize", genotype=g.values, decisions=self.decisions,
-                       input_shape=shape)
+        ev = Realize(self.program, self._params_override, g.values, self.decisions, input_shape=shape)
         guarded(ev.run_network)(self.name)
         arch = Architecture(ev.arch, space=self.name, genotype=g.values, hyperparameters=ev.hyper,
                             constraints=self.constraints)

@@ -1,28 +1,17 @@
-"""The compiler: a ``.nas`` program -> Space IR, and Space IR + genotype -> Architecture IR.
+"""The walker: what the language means, in one place.
 
-One evaluator walks the definitions in two modes:
+A :class:`Walker` evaluates a network definition — statements, expressions,
+names, op sets, argument binding, cells, blocks, motifs, repeat, pick, subset,
+dag, leaves and merges — and is the only place decisions are named.  What the
+walk *makes* is left to a reading, a subclass that implements the ``emit_*``
+hooks (as torch.fx's ``Interpreter`` calls one method per opcode):
 
-* **explore** (at compile time) visits every option of every choice, registers
-  each decision with its domain and guard, and builds one networkx *template*
-  per network / cell / block use: a graph whose choice nodes still hold every
-  candidate.  This is what a supernet is built from.
-* **realize** follows one genotype, flattens the hierarchy and infers shapes,
-  producing the concrete :class:`~nasdsl.architecture.Architecture`.
-
-Both modes share every line that names a decision, so the names a genotype
-uses are the names exploring found.
-
-Template node kinds (attribute ``kind``):
-    input    index, name              a parameter of the definition
-    op       op, args                 a fixed primitive (``args`` may hold ``{"decision": name}``)
-    choice   decision, options        one of several ops / cells / paths
-    call     template, reduction      a cell or block instance (template = its template's key)
-    pick     decision, mode, k, each  an input choice; in-edges are the candidates
-    subset   decision, default        any subset of the in-edges
-    leaves                            the in-edges nothing else consumes
-    merge    mode (sum|concat) or decision
-    depth    decision                 in-edges are the ends of each repetition (port = depth)
-    output                            the definition's result
+* :class:`~nasdsl.compiler.explore.Explore` registers every decision with its
+  domain and guard and builds one template graph per network / cell / block;
+* :class:`~nasdsl.compiler.realize.Realize` follows one genotype to the
+  Architecture IR, shapes inferred;
+* :class:`~nasdsl.compiler.supernet.SupernetReading` emits every option of every
+  decision, resolved and shaped: the supernet IR.
 """
 
 from __future__ import annotations
@@ -30,220 +19,69 @@ from __future__ import annotations
 import math
 import sys
 import weakref
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
 import networkx as nx
 
-from . import ast, primitives
-from .decisions import Decision, Guard, HyperRange, InputChoice, OpChoice, ValueChoice
-from .errors import NasError, Span, did_you_mean
-from .grammar import parse
+from .. import ast, primitives
+from ..decisions import Decision, Guard, HyperRange, InputChoice, OpChoice, ValueChoice
+from ..errors import NasError, Span, did_you_mean
+from .program import BUILTINS, Program
+from .values import (CellRef, Family, OpSet, Option, Scope, Tensor, TensorList, _describe, _join, _literal)
 
-MAX_NODES = 200_000
 MAX_LOOP = 100_000
 MAX_STEPS = 1_000_000  # statements and loop rounds one evaluation may run
 MAX_INT = 10 ** 15
 MAX_OPSET_DEPTH = 50
 METRICS = ("params", "flops", "latency", "depth", "nodes")
-BUILTINS = ("sum", "concat", "dag", "cells")
+MERGES = ("sum", "concat", "mul")
 
 
-# ============================================================ program loading
+def max_nodes() -> int:
+    """The node limit of one graph (read from the package, so a test can lower it)."""
+    return sys.modules["nasdsl.compiler"].MAX_NODES
 
 
 @dataclass
-class Program:
-    """Every definition reachable from one file, imports included."""
+class CellCall:
+    """One use of a cell, block or motif member, its arguments bound: what ``emit_cell`` reads."""
 
-    file: str
-    defs: dict[str, Any] = field(default_factory=dict)  # name -> ast.OpsDef | ast.CellDef | ast.NetworkDef
-    source: str = ""  # the text of the root file, for quoting it in errors
-    networks: list[str] = field(default_factory=list)  # in the root file, in order
-    modules: dict[str, ast.Module] = field(default_factory=dict)
-
-
-def packaged_spaces_dir() -> Path:
-    """The reference spaces: inside the installed package, or ``spaces/`` of a checkout."""
-    here = Path(__file__).resolve().parent
-    inside = here / "spaces"
-    return inside if inside.is_dir() else here.parent / "spaces"
-
-
-def load_program(path: str | Path | None = None, text: str | None = None, file: str | None = None) -> Program:
-    """Parse a file (or text) and everything it imports."""
-    if text is None:
-        if path is None:
-            raise ValueError("give a path or a text")
-        file = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise NasError(f"no such file '{path}'") from None
-        except (OSError, ValueError) as e:  # ValueError: not UTF-8, or a NUL in the path
-            raise NasError(f"cannot read '{path}': {e}") from None
-    file = file or (str(path) if path else "<string>")
-    prog = Program(file, source=text)
-    _load_into(prog, text, file, stack=[])
-    root = prog.modules[_key(file)]
-    prog.networks = [d.name for d in root.items if isinstance(d, ast.NetworkDef)]
-    return prog
-
-
-def _key(file: str) -> str:
-    try:
-        return str(Path(file).resolve())
-    except (OSError, ValueError, RuntimeError):  # a name the OS refuses, or a symlink loop
-        return file
-
-
-def _is_file(path: Path) -> bool:
-    """Like ``Path.is_file``, but False (not an exception) for a name the OS refuses: too long, a NUL byte."""
-    try:
-        return path.is_file()
-    except (OSError, ValueError):
-        return False
-
-
-def _load_into(prog: Program, text: str, file: str, stack: list[str]) -> None:
-    key = _key(file)
-    module = parse(text, file)
-    prog.modules[key] = module
-    for item in module.items:
-        if isinstance(item, ast.Import):
-            base = Path(file).parent if file not in ("<string>",) else Path.cwd()
-            target = (base / item.path)
-            if not _is_file(target) and _is_file(packaged_spaces_dir() / item.path):
-                target = packaged_spaces_dir() / item.path
-            tkey = _key(str(target))
-            if tkey in stack or tkey == key:
-                chain = " -> ".join(Path(s).name for s in stack + [key, tkey])
-                raise NasError(f"circular import: {chain}", item.span)
-            if tkey in prog.modules:
-                continue
-            if not _is_file(target):
-                raise NasError(f"import not found: '{item.path}' (looked in {base} and the reference spaces)", item.span)
-            try:
-                sub = target.read_text(encoding="utf-8")
-            except (OSError, ValueError) as e:
-                raise NasError(f"cannot read import '{item.path}': {e}", item.span) from None
-            _load_into(prog, sub, str(target), stack + [key])
-    for item in module.items:
-        if isinstance(item, ast.Import):
-            continue
-        name = item.name
-        if name in prog.defs:
-            first = prog.defs[name].span
-            raise NasError(f"duplicate definition '{name}' (first defined at {first})", item.span)
-        if name in BUILTINS or primitives.get(name) is not None:
-            raise NasError(f"'{name}' is a built-in name and cannot be redefined", item.span)
-        seen: set[str] = set()
-        for p in getattr(item, "params", ()):
-            if p.name in seen:
-                raise NasError(f"duplicate parameter '{p.name}' of {_kind(item)} '{name}'", p.span)
-            seen.add(p.name)
-        prog.defs[name] = item
-
-
-def _kind(d: Any) -> str:
-    return d.kind if isinstance(d, ast.CellDef) else "network" if isinstance(d, ast.NetworkDef) else "op set"
-
-
-# ============================================================ values
-
-
-@dataclass(frozen=True)
-class Tensor:
-    node: str
-    shape: tuple[int, ...] | None  # None while exploring
-    label: str  # how the source names it (for input choices)
-
-
-@dataclass(frozen=True)
-class CellRef:
-    """A cell, block or motif member usable as an op; ``prefix`` names its decisions."""
-
+    ref: CellRef
     defn: ast.CellDef
-    prefix: str
-    text: str
+    call: ast.Call
+    args: list[Any]  # tensors and values, in parameter order
+    tensors: list[Tensor]  # the tensor arguments, named after their parameters
+    env: dict[str, Any]  # the body's names: globals and parameters
+    prefix: str  # decision-name prefix of the body
+    guard: Optional[Guard]
+    node_prefix: str
+    reduction: bool
+    scope: Scope  # the caller's
 
 
 @dataclass
-class Option:
-    """One candidate of an op set: its text and what to apply."""
+class PickSite:
+    """An input choice ``pick k of [...] (independently) (each OPS)``, checked: what ``emit_pick`` reads."""
 
-    text: str
-    expr: Any  # ast expression, or a CellRef
-    env: dict
-
-
-@dataclass
-class OpSet:
-    options: list[Option]
-    span: Span
-    applied: tuple = ()  # (positional, keywords) given by calling the set: ``mb_ops(40, stride=2)``
+    expr: ast.Pick
+    cands: list[Tensor]
+    k: int
+    dname: str
+    dec: Decision
+    mode: str  # distinct | independent
+    op_names: tuple[str, ...]  # the op decision of each slot (with ``each``)
+    ops: Optional[OpSet]
 
 
-@dataclass
-class Family:
-    """A motif family (``motif m[6]``) or an indexed tensor family (``l[i] = ...``)."""
+class Walker:
+    """The language's meaning, read one way by each subclass through its ``emit_*`` hooks."""
 
-    name: str
-    members: dict[int, Any]
-
-
-@dataclass
-class TensorList:
-    items: list[Tensor]
-
-
-# ============================================================ contexts
-
-
-@dataclass
-class Scope:
-    """Where the evaluator stands inside one definition instance."""
-
-    prefix: str  # decision-name prefix
-    env: dict[str, Any]
-    node_prefix: str  # architecture node-id prefix (realize)
-    graph: Optional[nx.DiGraph]  # the template being built (explore)
-    guard: Optional[Guard] = None
-    reduce_inputs: frozenset = frozenset()  # tensor nodes whose ops get stride 2
-    current: Optional[Tensor] = None
-    stmt: str = ""
-    counters: dict = field(default_factory=dict)
-    returned: Any = None
-
-    def child(self, **kw: Any) -> "Scope":
-        base = dict(prefix=self.prefix, env=self.env, node_prefix=self.node_prefix, graph=self.graph,
-                    guard=self.guard, reduce_inputs=self.reduce_inputs, current=self.current,
-                    stmt=self.stmt, counters=self.counters)
-        base.update(kw)
-        return Scope(**base)
-
-
-def _join(*parts: str) -> str:
-    return ".".join([p for p in parts if p])
-
-
-# ============================================================ the evaluator
-
-
-class Evaluator:
-    def __init__(self, program: Program, params: dict[str, Any] | None, mode: str,
-                 genotype: dict[str, Any] | None = None, decisions: dict[str, Decision] | None = None,
-                 input_shape: tuple[int, ...] | None = None):
+    def __init__(self, program: Program, params: dict[str, Any] | None,
+                 decisions: dict[str, Decision] | None = None, input_shape: tuple[int, ...] | None = None):
         self.prog = program
-        self.mode = mode
-        self.exploring = mode == "explore"
         self.params_override = dict(params or {})
-        self.genotype = genotype or {}
         self.decisions: dict[str, Decision] = {} if decisions is None else decisions
-        self.templates: dict[str, nx.DiGraph] = {}
-        self.arch = nx.DiGraph()
-        self.order = 0
         self.call_stack: list[str] = []
         self.input_shape_override = input_shape
         self.network_name = ""
@@ -277,22 +115,82 @@ class Evaluator:
             else:
                 env[p.name] = self._value(p.default, Scope(name, env, "", None))
             self.params[p.name] = env[p.name]
-        graph = nx.DiGraph(name=name, kind="network") if self.exploring else None
-        if graph is not None:
-            self.templates[name] = graph
-        scope = Scope(prefix=name, env=env, node_prefix="", graph=graph)
+        scope = Scope(prefix=name, env=env, node_prefix="", graph=self.begin_network(name))
         self._body(net.body, scope)
         if scope.returned is None:
             raise NasError(f"network '{name}' has no return statement", net.span)
         out = self._as_tensor(scope.returned, net.span, "the network's result")
-        if self.exploring:
-            graph.add_node("output", kind="output")
-            graph.add_edge(out.node, "output", port=0)
-        else:
-            end = self._add("output", "output", [out], out.shape, net.span, scope)
-            live = nx.ancestors(self.arch, end.node) | {end.node}
-            self.arch.remove_nodes_from([n for n in list(self.arch) if n not in live and self.arch.nodes[n]["kind"] != "input"])
+        self.end_network(out, net, scope)
         return out
+
+    # ------------------------------------------------------------ the hooks a reading implements
+    def begin_network(self, name: str) -> Optional[nx.DiGraph]:
+        """The graph the network's top level is written to (explore: its template)."""
+        return None
+
+    def end_network(self, out: Tensor, net: ast.NetworkDef, scope: Scope) -> None:
+        """The network's result is ``out``."""
+        raise NotImplementedError
+
+    def emit_input(self, dims: tuple[int, ...], st: ast.InputDecl, scope: Scope) -> Tensor:
+        raise NotImplementedError
+
+    def register(self, dec: Decision, span: Span) -> Decision:
+        """A decision met by the walk: explore records it; the others find the recorded one."""
+        known = self.decisions.get(dec.name)
+        if known is None:  # pragma: no cover - every reading names decisions alike
+            raise NasError(f"internal: decision '{dec.name}' was not found while exploring", span)
+        return known
+
+    def decided(self, name: str, dec: Decision | None) -> Any:
+        """The value the walk follows for a decision."""
+        raise NotImplementedError
+
+    def id_graph(self, scope: Scope) -> Any:
+        """The graph whose node ids a new node id must not collide with."""
+        raise NotImplementedError
+
+    def emit_op(self, prim: primitives.Primitive, args: dict[str, Any], item: Any, x: Tensor, scope: Scope) -> Tensor:
+        raise NotImplementedError
+
+    def emit_choice(self, ops: OpSet, item: Any, x: Tensor, scope: Scope, dname: str, dec: Decision) -> Tensor:
+        raise NotImplementedError
+
+    def emit_cell(self, call: "CellCall") -> Tensor:
+        raise NotImplementedError
+
+    def emit_merge(self, mode: str, dname: str | None, inputs: list[Tensor], e: Any, scope: Scope) -> Tensor:
+        raise NotImplementedError
+
+    def may_pass(self, t: Tensor, scope: Scope) -> dict[str, str | None]:
+        """The tensors ``t`` may turn out to be (an input choice that passes its candidates on stands for them)."""
+        return {t.node: t.label}
+
+    def emit_pick(self, pick: "PickSite", scope: Scope) -> TensorList:
+        raise NotImplementedError
+
+    def emit_subset(self, cands: list[Tensor], default: Tensor | None, dname: str, dec: Decision, scope: Scope) -> TensorList:
+        raise NotImplementedError
+
+    def emit_leaves(self, cands: list[Tensor], scope: Scope) -> TensorList:
+        raise NotImplementedError
+
+    def repeat_count(self, dname: str | None, lo: int, hi: int, depth: int) -> int:
+        """How many repetitions of a repeat body to walk."""
+        return depth
+
+    def emit_repeat(self, dname: str | None, vals: list[int], ends: dict[int, Tensor], t: Tensor, scope: Scope) -> Tensor:
+        """The result of a repeat whose repetition r ended at ``ends[r]``; ``t`` is the last one walked."""
+        return t
+
+    # ------------------------------------------------------------ helpers for readings
+    def inline_cell(self, call: "CellCall", scope_graph: Any = None) -> Tensor:
+        """Walk a cell's body in place (realize, supernet): its nodes join the caller's graph."""
+        inner = Scope(call.prefix, call.env, call.node_prefix, scope_graph, call.guard,
+                      reduce_inputs=frozenset(t.node for t in call.tensors) if call.reduction else frozenset())
+        inner.current = call.tensors[0]
+        self._body(call.defn.body, inner)
+        return self._cell_result(inner, call.defn, call.call)
 
     def _global_env(self) -> dict[str, Any]:
         env: dict[str, Any] = {}
@@ -374,7 +272,7 @@ class Evaluator:
             if self.input_shape_override is not None:
                 dims = tuple(self.input_shape_override)
             self.input_shape = dims
-            t = self._add("input", "input", [], dims, st.span, scope) if not self.exploring else self._tnode("input", scope, kind="input", index=0, name="input")
+            t = self.emit_input(dims, st, scope)
             scope.current = t
             scope.env["input"] = t
         elif isinstance(st, ast.Where):
@@ -444,8 +342,8 @@ class Evaluator:
             dec = HyperRange(name, where, scope.guard, low=lo, high=hi, log=dom.func == "loguniform", integer=dom.func == "int")
         else:
             raise NasError("a hyperparameter is {a, b, ...}, uniform(lo, hi), loguniform(lo, hi) or int(lo, hi)", dom.span)
-        self._register(dec, st.span)
-        self.hyper[st.name] = self._decided(name, dec)
+        self.register(dec, st.span)
+        self.hyper[st.name] = self.decided(name, dec)
 
     # ------------------------------------------------------------ decisions
     def _name(self, scope: Scope, suffix: str) -> str:
@@ -453,31 +351,10 @@ class Evaluator:
         scope.counters[suffix] = n
         return _join(scope.prefix, scope.stmt, suffix if n == 1 else f"{suffix}_{n}")
 
-    def _register(self, dec: Decision, span: Span) -> Decision:
-        if not self.exploring:
-            known = self.decisions.get(dec.name)
-            if known is None:  # pragma: no cover - explore and realize name alike
-                raise NasError(f"internal: decision '{dec.name}' was not found while exploring", span)
-            return known
-        old = self.decisions.get(dec.name)
-        if old is not None:
-            if old.describe() != dec.describe():
-                raise NasError(f"decision '{dec.name}' is made twice with different options ({old.describe()} vs "
-                               f"{dec.describe()}); if a cell is used with different arguments, declare it as a block", span)
-            return old
-        self.decisions[dec.name] = dec
-        return dec
-
-    def _decided(self, name: str, dec: Decision) -> Any:
-        """The value of a decision: the genotype's when realizing, the first option when exploring."""
-        if self.exploring:
-            return dec.default()
-        return self.genotype[name]
-
     # ------------------------------------------------------------ graph building
     def _nid(self, scope: Scope, base: str) -> str:
         nid = _join(scope.node_prefix, scope.stmt, base) or base
-        g = scope.graph if self.exploring else self.arch
+        g = self.id_graph(scope)
         if nid in g:
             # the first free 'nid#i', i >= 2; remembering where the search ended keeps a long
             # chain of the same op linear
@@ -488,28 +365,6 @@ class Evaluator:
             nexts[nid] = i + 1
             nid = f"{nid}#{i}"
         return nid
-
-    def _tnode(self, base: str, scope: Scope, **attrs: Any) -> Tensor:
-        self.template_nodes += 1
-        if self.template_nodes > MAX_NODES:
-            raise NasError(f"the search space has more than {MAX_NODES} nodes", self.where)
-        nid = self._nid(scope, base)
-        scope.graph.add_node(nid, **attrs)
-        return Tensor(nid, None, base)
-
-    def _tedges(self, scope: Scope, srcs: list[Tensor], dst: str) -> None:
-        for p, s in enumerate(srcs):
-            scope.graph.add_edge(s.node, dst, port=p)
-
-    def _add(self, idbase: str, kind: str, inputs: list[Tensor], shape: tuple[int, ...], span: Span, scope: Scope, **attrs: Any) -> Tensor:
-        if self.arch.number_of_nodes() >= MAX_NODES:
-            raise NasError(f"the architecture has more than {MAX_NODES} nodes", span)
-        nid = self._nid(scope, idbase)
-        self.order += 1
-        self.arch.add_node(nid, kind=kind, shape=list(shape), span=str(span), order=self.order, **attrs)
-        for p, t in enumerate(inputs):
-            self.arch.add_edge(t.node, nid, port=p)
-        return Tensor(nid, tuple(shape), nid)
 
     # ------------------------------------------------------------ values (numbers, names)
     def _value(self, e: Any, scope: Scope) -> Any:
@@ -687,7 +542,7 @@ class Evaluator:
         if isinstance(e, ast.Slice):
             return TensorList(self._slice(e, scope))
         if isinstance(e, ast.Call):
-            if e.func in ("sum", "concat"):
+            if e.func in MERGES:
                 return self._merge(e, scope)
             if e.func == "cells":
                 return self._cells(e, scope)
@@ -752,12 +607,11 @@ class Evaluator:
         labels = [t.label for t in out]
         if len(set(labels)) != len(labels):
             raise NasError(f"the same input is listed twice among the {what}s", e.span)
-        if self.exploring:  # two names for one tensor (``v = repeat 0 {...}`` is its input)
-            first: dict[str, str] = {}
-            for t in out:
-                if t.node in first:
-                    raise NasError(f"'{t.label}' and '{first[t.node]}' are the same tensor; list it once", e.span)
-                first[t.node] = t.label
+        first: dict[str, str] = {}  # two names for one tensor (``v = repeat 0 {...}`` is its input)
+        for t in out:
+            if t.node in first:
+                raise NasError(f"'{t.label}' and '{first[t.node]}' are the same tensor; list it once", e.span)
+            first[t.node] = t.label
         return out
 
     # ------------------------------------------------------------ op application
@@ -783,7 +637,7 @@ class Evaluator:
         if isinstance(item, ast.Call):
             if item.func == "dag":
                 return self._dag(item, x, scope)
-            if item.func in ("sum", "concat"):
+            if item.func in MERGES:
                 raise NasError(f"{item.func}(...) merges tensors; it cannot follow '->'", item.span)
             if item.func == "cells":
                 raise NasError("cells(...) starts from the current tensor; it cannot follow '->'", item.span)
@@ -845,8 +699,8 @@ class Evaluator:
         if isinstance(e, ast.ValueSet):
             vals = self._set_values(e, scope)
             dname = self._name(scope, name or "value")
-            dec = self._register(ValueChoice(dname, str(e.span), scope.guard, options=tuple(vals)), e.span)
-            return self._decided(dname, dec)
+            dec = self.register(ValueChoice(dname, str(e.span), scope.guard, options=tuple(vals)), e.span)
+            return self.decided(dname, dec)
         v = self._value(e, scope)
         if isinstance(v, (Tensor, TensorList)):
             raise NasError("an op's arguments are numbers, not tensors", e.span)
@@ -881,21 +735,7 @@ class Evaluator:
         explicit = "stride" in k_vals or ("stride" in names and len(p_vals) > names.index("stride"))
         if "stride" in names and not explicit and x.node in scope.reduce_inputs:
             args["stride"] = 2  # an op on a reduction cell's input
-        if self.exploring:
-            t = self._tnode(prim.name, scope, kind="op", op=prim.name, args=dict(args))
-            scope.graph.add_edge(x.node, t.node, port=0)
-            return t
-        op, base = prim.name, prim.canonical
-        if base == "skip_connect" and args.get("stride", 1) == 2 and len(x.shape) == 3:
-            prim = primitives.get("factorized_reduce")
-            op, base, args = "factorized_reduce", "factorized_reduce", {"channels": x.shape[0]}
-        if args.get("channels") == primitives.SAME:
-            args["channels"] = x.shape[0] if x.shape else args["channels"]
-        try:
-            shape = primitives.infer(prim, args, x.shape)
-        except primitives.ShapeError as err:
-            raise NasError(f"{err}", item.span) from None
-        return self._add(op, "op", [x], shape, item.span, scope, op=op, base=base, args=args)
+        return self.emit_op(prim, args, item, x, scope)
 
     # ------------------------------------------------------------ op sets and choices
     def _opset(self, e: Any, scope: Scope) -> OpSet:
@@ -984,18 +824,8 @@ class Evaluator:
         if len(ops.options) == 1 and dname is None:
             return self._option(ops.options[0], ops, item, x, scope)
         dname = dname or self._name(scope, "op")
-        dec = self._register(OpChoice(dname, str(item.span), scope.guard, options=tuple(o.text for o in ops.options)), item.span)
-        if self.exploring:
-            node = self._tnode("choice", scope, kind="choice", decision=dname, options=[o.text for o in ops.options])
-            scope.graph.add_edge(x.node, node.node, port=0)
-            for i, o in enumerate(ops.options):
-                inner = self._option_scope(scope, dname, i, o, graph=nx.DiGraph())
-                src = self._tnode("in", inner, kind="input", index=0)
-                self._option(o, ops, item, src, inner)
-            return node
-        chosen = self._decided(dname, dec)
-        i, o = next((i, o) for i, o in enumerate(ops.options) if o.text == chosen)
-        return self._option(o, ops, item, x, self._option_scope(scope, dname, i, o))
+        dec = self.register(OpChoice(dname, str(item.span), scope.guard, options=tuple(o.text for o in ops.options)), item.span)
+        return self.emit_choice(ops, item, x, scope, dname, dec)
 
     def _option_scope(self, scope: Scope, dname: str, i: int, o: Option, graph: Any = None) -> Scope:
         """Where option ``i`` of decision ``dname`` is evaluated: its own decision names, active only when chosen."""
@@ -1061,30 +891,7 @@ class Evaluator:
         node_prefix = _join(scope.node_prefix, scope.stmt) or ref.text
         self.call_stack.append(ref.prefix)
         try:
-            if self.exploring:
-                key = prefix if d.kind == "block" else ref.prefix
-                sig = tuple(v for v in args if not isinstance(v, Tensor))
-                tkey = key if not sig else f"{key}{list(sig)}"
-                node = self._tnode(ref.text, scope, kind="call", template=tkey, reduction=reduction)
-                self._tedges(scope, [v for v in args if isinstance(v, Tensor)], node.node)
-                if tkey not in self.templates:
-                    g = nx.DiGraph(name=tkey, kind=d.kind)
-                    self.templates[tkey] = g
-                    inner = Scope(prefix, env, node_prefix, g, guard)
-                    for i, t in enumerate(tensors):
-                        g.add_node(t.node, kind="input", index=i, name=t.label)
-                        env[t.label] = Tensor(t.node, None, t.label)
-                    inner.current = env[tensors[0].label] if tensors else None
-                    self._body(d.body, inner)
-                    out = self._cell_result(inner, d, call)
-                    g.add_node("output", kind="output")
-                    g.add_edge(out.node, "output", port=0)
-                return node
-            inner = Scope(prefix, env, node_prefix, None, guard,
-                          reduce_inputs=frozenset(t.node for t in tensors) if reduction else frozenset())
-            inner.current = tensors[0]
-            self._body(d.body, inner)
-            return self._cell_result(inner, d, call)
+            return self.emit_cell(CellCall(ref, d, call, args, tensors, env, prefix, guard, node_prefix, reduction, scope))
         finally:
             self.call_stack.pop()
 
@@ -1167,12 +974,12 @@ class Evaluator:
                 if not isinstance(a.value, ast.ValueSet):
                     raise NasError("mode= takes a choice like {sum, concat}", a.span)
                 vals = self._set_values(a.value, scope)
-                bad = [v for v in vals if v not in ("sum", "concat")]
+                bad = [v for v in vals if v not in MERGES]
                 if bad:
-                    raise NasError(f"merge mode must be sum or concat; got {bad[0]!r}", a.span)
+                    raise NasError(f"merge mode must be sum, concat or mul; got {bad[0]!r}", a.span)
                 dname = self._name(scope, "merge")
-                dec = self._register(ValueChoice(dname, str(a.span), scope.guard, options=tuple(vals), role="merge"), a.span)
-                mode = self._decided(dname, dec)
+                dec = self.register(ValueChoice(dname, str(a.span), scope.guard, options=tuple(vals), role="merge"), a.span)
+                mode = self.decided(dname, dec)
                 continue
             if a.name is not None:
                 raise NasError(f"{e.func}(...) takes tensors (and mode={{sum, concat}}); '{a.name}=' is not one", a.span)
@@ -1186,7 +993,7 @@ class Evaluator:
             # The graph has one edge per pair of nodes: a tensor cannot be merged with itself.  While
             # exploring, an input choice stands for every candidate it may pass on.
             for t in got:
-                for node, label in self._may_pass(t, scope).items():
+                for node, label in self.may_pass(t, scope).items():
                     if node in seen:
                         names = sorted({n for n in (seen[node], label) if n}) or [node]
                         said = (f"'{names[0]}' twice" if len(names) == 1 else
@@ -1196,40 +1003,7 @@ class Evaluator:
             inputs.extend(got)
         if not inputs:
             raise NasError(f"{e.func}(...) has nothing to merge", e.span)
-        if self.exploring:
-            node = self._tnode(e.func, scope, kind="merge", mode=None if dname else mode, decision=dname)
-            self._tedges(scope, inputs, node.node)
-            return node
-        return self._merge_tensors(mode, inputs, e, scope)
-
-    def _may_pass(self, t: Tensor, scope: Scope) -> dict[str, str | None]:
-        """The tensors ``t`` may turn out to be: its candidates if it is an input choice that passes them on as they are."""
-        if not self.exploring or t.node not in scope.graph:
-            return {t.node: t.label}
-        a = scope.graph.nodes[t.node]
-        if a.get("kind") in ("subset", "leaves") or (a.get("kind") == "pick" and not a.get("each")):
-            return {u: None for u in scope.graph.predecessors(t.node)}
-        return {t.node: t.label}
-
-    def _is_zero(self, t: Tensor) -> bool:
-        a = self.arch.nodes[t.node]
-        return a.get("kind") == "op" and a.get("base") == "none"
-
-    def _align(self, ts: list[Tensor], e: Any, scope: Scope) -> list[Tensor]:
-        """Reduce larger feature maps to the smallest size by factorized reduction (as ENAS and DARTS do)."""
-        spatial = [t.shape[1:] for t in ts]
-        if len(set(spatial)) == 1 or any(len(s) != 2 for s in spatial):
-            return ts
-        target = min(spatial)
-        out = []
-        fr = primitives.get("factorized_reduce")
-        for t in ts:
-            while t.shape[1:] != target:
-                if t.shape[1] <= target[0] or t.shape[2] <= target[1]:
-                    raise NasError(f"cannot merge feature maps of sizes {[list(s) for s in spatial]}", e.span)
-                t = self._prim(fr, e, t, scope.child(reduce_inputs=frozenset()), (), {})
-            out.append(t)
-        return out
+        return self.emit_merge(mode, dname, inputs, e, scope)
 
     def _pick(self, e: ast.Pick, scope: Scope) -> TensorList:
         cands = self._tensor_list(e.candidates, scope, "candidate input")
@@ -1251,33 +1025,13 @@ class Evaluator:
         op_names = tuple(_join(scope.prefix, scope.stmt, f"op{s}" if n == 1 else f"op{s}_{n}") for s in range(k)) if e.each is not None else ()
         mode = "independent" if e.independent else "distinct"
         # registered even when k == n (one way to pick): the genotype keeps the order of the inputs
-        dec = self._register(InputChoice(dname, str(e.span), scope.guard, candidates=labels, k=k, mode=mode, each=op_names), e.span)
+        dec = self.register(InputChoice(dname, str(e.span), scope.guard, candidates=labels, k=k, mode=mode, each=op_names), e.span)
         ops = self._opset(e.each, scope) if e.each is not None else None
-        if self.exploring:
-            node = self._tnode("pick", scope, kind="pick", decision=dname, mode=mode, k=k,
-                               each=list(op_names), options=[o.text for o in ops.options] if ops else [])
-            self._tedges(scope, cands, node.node)
-            for s, oname in enumerate(op_names):
-                odec = OpChoice(oname, str(e.each.span), scope.guard, options=tuple(o.text for o in ops.options))
-                self._register(odec, e.each.span)
-                for i, o in enumerate(ops.options):  # register what the options themselves decide
-                    inner = self._option_scope(scope.child(stmt=_join(scope.stmt, oname.rsplit(".", 1)[-1])), oname, i, o, graph=nx.DiGraph())
-                    src = self._tnode("in", inner, kind="input", index=0)
-                    self._option(o, ops, e.each, src, inner)
-            return TensorList([node])
-        chosen = self._decided(dname, dec)
-        by_label = {t.label: t for t in cands}
-        picked = [by_label[c] for c in chosen]
-        if ops is None:
-            return TensorList(picked)
-        out = []
-        for s, t in enumerate(picked):
-            oname = op_names[s]
-            text = self._decided(oname, None)  # realizing: the genotype was validated against these decisions
-            i, o = next((i, o) for i, o in enumerate(ops.options) if o.text == text)
-            sub = scope.child(stmt=_join(scope.stmt, oname.rsplit(".", 1)[-1]))
-            out.append(self._option(o, ops, e.each, t, self._option_scope(sub, oname, i, o)))
-        return TensorList(out)
+        return self.emit_pick(PickSite(e, cands, k, dname, dec, mode, op_names, ops), scope)
+
+    def slot_scope(self, scope: Scope, oname: str, i: int, o: Option, graph: Any = None) -> Scope:
+        """Where option ``i`` of the op decision ``oname`` of one picked input is evaluated."""
+        return self._option_scope(scope.child(stmt=_join(scope.stmt, oname.rsplit(".", 1)[-1])), oname, i, o, graph=graph)
 
     def _subset(self, e: ast.Subset, scope: Scope) -> TensorList:
         cands = self._tensor_list(e.candidates, scope, "candidate input")
@@ -1291,27 +1045,14 @@ class Evaluator:
         if len(cands) > 62:
             raise NasError("any subset of more than 62 inputs is not supported", e.span)
         dname = self._name(scope, "inputs")
-        dec = self._register(InputChoice(dname, str(e.span), scope.guard, candidates=tuple(t.label for t in cands), mode="subset"), e.span)
-        if self.exploring:
-            node = self._tnode("subset", scope, kind="subset", decision=dname)
-            self._tedges(scope, cands + ([default] if default is not None else []), node.node)
-            return TensorList([node])
-        chosen = set(self._decided(dname, dec))
-        picked = [t for t in cands if t.label in chosen]
-        if not picked and default is not None:
-            picked = [default]
-        return TensorList(picked)
+        dec = self.register(InputChoice(dname, str(e.span), scope.guard, candidates=tuple(t.label for t in cands), mode="subset"), e.span)
+        return self.emit_subset(cands, default, dname, dec, scope)
 
     def _leaves(self, e: ast.Leaves, scope: Scope) -> TensorList:
         cands = self._tensor_list(e.candidates, scope, "candidate")
         if not cands:
             raise NasError("empty choice: 'leaves of' an empty list", e.span)
-        if self.exploring:
-            node = self._tnode("leaves", scope, kind="leaves")
-            self._tedges(scope, cands, node.node)
-            return TensorList([node])
-        out = list({t.node: t for t in cands if self.arch.out_degree(t.node) == 0}.values())  # one per tensor
-        return TensorList(out or [cands[-1]])
+        return self.emit_leaves(cands, scope)
 
     # ------------------------------------------------------------ repeat and dag
     def _repeat(self, e: ast.Repeat, x: Tensor, scope: Scope) -> Tensor:
@@ -1320,31 +1061,26 @@ class Evaluator:
             if not all(isinstance(v, int) and 0 <= v <= 1000 for v in vals):
                 raise NasError("a depth choice holds integers between 0 and 1000", e.count.span)
             dname = self._name(scope, "depth")
-            dec = self._register(ValueChoice(dname, str(e.count.span), scope.guard, options=tuple(vals), role="depth"), e.count.span)
+            dec = self.register(ValueChoice(dname, str(e.count.span), scope.guard, options=tuple(vals), role="depth"), e.count.span)
             lo, hi = min(vals), max(vals)
-            depth = self._decided(dname, dec)
+            depth = self.decided(dname, dec)
         else:
             n = self._int(e.count, scope, "a repeat count")
             if not 0 <= n <= 1000:
                 raise NasError("a repeat count is between 0 and 1000", e.count.span)
             dname, lo, hi, depth = None, n, n, n
+            vals = [n]
         nrep = scope.counters.get("repeat", 0) + 1
         scope.counters["repeat"] = nrep
         tag = "" if nrep == 1 else f"r{nrep}"
         ends: dict[int, Tensor] = {0: x}
         t = x
-        last = hi if self.exploring else depth
-        for r in range(last):
+        for r in range(self.repeat_count(dname, lo, hi, depth)):
             guard = Guard(dname, ">=", r + 1) if dname and r >= lo else scope.guard
             rep = scope.child(stmt=_join(scope.stmt, tag) + f"[{r}]", counters={}, guard=guard, current=t)
             t = self._apply(e.body, t, rep)
             ends[r + 1] = t
-        if self.exploring and dname:
-            node = self._tnode("depth", scope, kind="depth", decision=dname)
-            for v in vals:
-                scope.graph.add_edge(ends[v].node, node.node, port=v)
-            return node
-        return t
+        return self.emit_repeat(dname, vals, ends, t, scope)
 
     def _dag(self, e: ast.Call, x: Tensor, scope: Scope) -> Tensor:
         """``dag(nodes=n, edge=OPS)``: node 0 is the input; node j sums an op choice on every edge i -> j."""
@@ -1364,8 +1100,8 @@ class Evaluator:
         merge = "sum"
         if "merge" in kw:
             m = kw["merge"].value
-            if not (isinstance(m, ast.Name) and m.id in ("sum", "concat")):
-                raise NasError("merge= is sum or concat", kw["merge"].span)
+            if not (isinstance(m, ast.Name) and m.id in MERGES):
+                raise NasError("merge= is sum, concat or mul", kw["merge"].span)
             merge = m.id
         ops = self._opset(kw["edge"].value, scope)
         nodes = [x]
@@ -1377,70 +1113,8 @@ class Evaluator:
                 ins.append(self._choose(ops, kw["edge"].value, nodes[i], sub, dname=dname))
             call = ast.Call(merge, tuple(), e.span)
             sub = scope.child(stmt=_join(scope.stmt, f"node{j}"), counters={})
-            if self.exploring:
-                node = self._tnode(merge, sub, kind="merge", mode=merge)
-                self._tedges(sub, ins, node.node)
-                nodes.append(node)
-            else:
-                nodes.append(self._merge_tensors(merge, ins, call, sub))
+            nodes.append(self.emit_merge(merge, None, ins, call, sub))
         return nodes[-1]
-
-    def _merge_tensors(self, mode: str, inputs: list[Tensor], e: Any, scope: Scope) -> Tensor:
-        live = [t for t in inputs if not self._is_zero(t)]
-        if not live:
-            return inputs[0]
-        if len(live) == 1:
-            return live[0]
-        live = self._align(live, e, scope)
-        shapes = [t.shape for t in live]
-        if mode == "sum":
-            if len(set(shapes)) != 1:
-                raise NasError(f"cannot sum tensors of shapes {', '.join(str(list(s)) for s in shapes)}", e.span)
-            shape = shapes[0]
-        else:
-            if len({s[1:] for s in shapes}) != 1:
-                raise NasError(f"cannot concat tensors of shapes {', '.join(str(list(s)) for s in shapes)}: "
-                               "all but the channels must agree", e.span)
-            shape = (sum(s[0] for s in shapes),) + shapes[0][1:]
-        return self._add(mode, mode, live, shape, e.span, scope)
-
-
-def _literal(e: ast.Number) -> int | float:
-    """A number as written, within the bounds arithmetic keeps to."""
-    v = e.value
-    if isinstance(v, float) and not math.isfinite(v):
-        raise NasError(f"number '{e.text}' is too large", e.span)
-    if isinstance(v, int) and abs(v) > MAX_INT:
-        raise NasError(f"number '{e.text}' is too large ({MAX_INT} at most)", e.span)
-    return v
-
-
-def _describe(v: Any) -> str:
-    if isinstance(v, bool):
-        return "a condition"
-    if isinstance(v, int):
-        return f"the integer {v}"
-    if isinstance(v, float):
-        return f"the number {v}"
-    if isinstance(v, str):
-        return f"the word '{v}'"
-    if isinstance(v, Tensor):
-        return f"the tensor '{v.label}'"
-    if isinstance(v, TensorList):
-        return "a list of tensors"
-    if isinstance(v, CellRef):
-        return f"the {v.defn.kind} '{v.text}'"
-    if isinstance(v, primitives.Primitive):
-        return f"the op '{v.name}'"
-    if isinstance(v, ast.OpsDef):
-        return f"the op set '{v.name}'"
-    if isinstance(v, ast.NetworkDef):
-        return f"the network '{v.name}'"
-    if isinstance(v, Family):
-        return f"the family '{v.name}'"
-    if isinstance(v, list):
-        return "a list"
-    return type(v).__name__
 
 
 def guarded(fn):
@@ -1448,7 +1122,7 @@ def guarded(fn):
 
     The parser bounds how deep one expression nests and the evaluator how deep cells and op
     sets nest, but those bounds multiply (a deep expression in each of 50 nested cells).
-    When ``fn`` is an :class:`Evaluator` method the error points at what it was evaluating.
+    When ``fn`` is an :class:`Walker` method the error points at what it was evaluating.
     """
     def wrapper(*a, **kw):
         limit = sys.getrecursionlimit()
