@@ -11,6 +11,7 @@ Node kinds (attribute ``kind``) and their attributes:
                                          arguments resolved (channels, k, stride, ...)
     sum       shape                      elementwise sum of its inputs
     concat    shape                      concatenation along channels, in port order
+    mul       shape                      elementwise product of its inputs (gates, attention-style mixing)
     output    shape                      the network's result (exactly one)
 
 Every node has ``span`` (``file:line:col`` of the source construct) and ``shape``
@@ -22,26 +23,40 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Callable
 
 import networkx as nx
 
 from . import primitives
 from .errors import ArchitectureError
 
-KINDS = ("input", "op", "sum", "concat", "output")
+KINDS = ("input", "op", "sum", "concat", "mul", "output")
 
 
 class Architecture:
     """A concrete network: ``graph`` (networkx.DiGraph) plus what it was made from."""
 
-    def __init__(self, graph: nx.DiGraph, *, space: str = "", genotype: dict[str, Any] | None = None,
-                 hyperparameters: dict[str, Any] | None = None, constraints: list[dict[str, Any]] | None = None):
-        self.graph = graph
+    def __init__(self, graph: nx.DiGraph | None, *, space: str = "", genotype: dict[str, Any] | None = None,
+                 hyperparameters: dict[str, Any] | None = None, constraints: list[dict[str, Any]] | None = None,
+                 build: Callable[[], nx.DiGraph] | None = None, canonical: str | None = None):
+        self._graph = graph
+        self._build = build  # makes the graph on first use (``Space.realize`` gives architectures this way)
+        self._canonical = canonical  # the canonical hash, when whoever made the graph knew it already
         self.space = space
         self.genotype = dict(genotype or {})
         self.hyperparameters = dict(hyperparameters or {})
         self.constraints = list(constraints or [])
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        if self._graph is None:
+            self._graph = self._build()
+            self._build = None
+        return self._graph
+
+    @graph.setter
+    def graph(self, g: nx.DiGraph) -> None:
+        self._graph, self._build, self._canonical = g, None, None
 
     # ---------------------------------------------------------------- queries
     def inputs_of(self, node: str) -> list[str]:
@@ -144,6 +159,8 @@ class Architecture:
         op still counts as a node: backends may follow every op with more layers
         (NAS-Bench-Graph does), so ``skip(x)`` and ``x`` are not merged.
         """
+        if self._canonical is not None:
+            return self._canonical
         g = self.graph
         out = self.output_node
         live = nx.ancestors(g, out) | {out}
@@ -153,7 +170,7 @@ class Architecture:
                 continue
             a = g.nodes[n]
             ins = [h[u] for u in self.inputs_of(n)]
-            if a["kind"] in ("sum", "concat"):
+            if a["kind"] in ("sum", "concat", "mul"):
                 ins.sort()
             label = [a["kind"], a.get("base") or a.get("op"), sorted((a.get("args") or {}).items()), list(a["shape"]), ins]
             h[n] = hashlib.sha256(json.dumps(label, default=str).encode()).hexdigest()
@@ -207,14 +224,14 @@ def lint(arch: Architecture) -> None:
                 expect = primitives.infer(prim, a.get("args", {}), shapes[0])
             except primitives.ShapeError as e:
                 raise ArchitectureError(f"op node '{n}': {e}") from None
-        elif kind in ("sum", "concat"):
+        elif kind in ("sum", "concat", "mul"):
             if not preds:
                 raise ArchitectureError(f"{kind} node '{n}' has no inputs")
             if len({s[1:] for s in shapes}) != 1:
                 raise ArchitectureError(f"{kind} node '{n}' merges different sizes {[list(s) for s in shapes]}")
-            if kind == "sum" and len(set(shapes)) != 1:
-                raise ArchitectureError(f"sum node '{n}' adds different shapes {[list(s) for s in shapes]}")
-            expect = shapes[0] if kind == "sum" else (sum(s[0] for s in shapes),) + shapes[0][1:]
+            if kind in ("sum", "mul") and len(set(shapes)) != 1:
+                raise ArchitectureError(f"{kind} node '{n}' merges different shapes {[list(s) for s in shapes]}")
+            expect = shapes[0] if kind in ("sum", "mul") else (sum(s[0] for s in shapes),) + shapes[0][1:]
         else:  # output
             if len(preds) != 1:
                 raise ArchitectureError(f"output node '{n}' must have one input")

@@ -94,6 +94,8 @@ def _arch_node(n: str, a: dict[str, Any]) -> dict[str, str]:
         return attrs
     if kind == "sum":
         return {"label": "+", "shape": "circle", "fillcolor": COLOURS["merge"], "width": "0.3", "fixedsize": "true"}
+    if kind == "mul":
+        return {"label": "×", "shape": "circle", "fillcolor": COLOURS["merge"], "width": "0.3", "fixedsize": "true"}
     if kind == "concat":
         return {"label": f"concat\n{shape}", "shape": "box", "fillcolor": COLOURS["merge"]}
     return {"label": f"{kind}\n{shape}", "shape": "oval", "fillcolor": COLOURS["io"]}
@@ -156,8 +158,8 @@ def _template_node(a: dict[str, Any], g: nx.DiGraph, n: str) -> dict[str, str]:
                 "shape": "box", "style": "filled,diagonals"}
     if kind == "merge":
         mode = a.get("mode") or f"?{a.get('decision')}"
-        return {"label": "+" if mode == "sum" else mode, "fillcolor": COLOURS["merge"],
-                "shape": "circle" if mode == "sum" else "box"}
+        return {"label": {"sum": "+", "mul": "×"}.get(mode, mode), "fillcolor": COLOURS["merge"],
+                "shape": "circle" if mode in ("sum", "mul") else "box"}
     if kind == "leaves":
         return {"label": "leaves", "fillcolor": COLOURS["merge"], "shape": "box"}
     if kind == "call":

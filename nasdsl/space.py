@@ -20,8 +20,9 @@ import networkx as nx
 
 from .architecture import Architecture, lint
 from .compiler import Explore, Program, Realize, guarded, load_program
+from .compiler.supernet import SupernetIR, build_supernet
 from .decisions import Decision, HyperRange, InputChoice
-from .errors import GenotypeError, NasError, Span, did_you_mean
+from .errors import ArchitectureError, GenotypeError, NasError, Span, did_you_mean
 from .genotype import Genotype
 
 Rng = random.Random | int | None
@@ -60,8 +61,10 @@ class Space:
         for d in self.decisions.values():
             if d.guard is not None:
                 self._children.setdefault(d.guard.decision, []).append(d)
+        self._supernets: dict[tuple | None, SupernetIR] = {}
+        self._no_supernet: dict[tuple | None, str] = {}
         if check:
-            self.realize(self.default())  # shape errors of the first options, located in the source
+            self.realize_walk(self.default())  # shape errors of the first options, located in the source
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -250,8 +253,53 @@ class Space:
         return sum(d.width() for d in self.decisions.values()) if onehot else len(self.decisions)
 
     # ------------------------------------------------------------ realization
-    def realize(self, g: Genotype | dict[str, Any], input_shape: Sequence[int] | None = None) -> Architecture:
-        """The concrete architecture of a genotype: flattened, shapes inferred, linted."""
+    def supernet(self, input_shape: Sequence[int] | None = None) -> SupernetIR:
+        """The supernet IR: every option of every decision, resolved and shaped (built once per input shape)."""
+        key = tuple(input_shape) if input_shape else self._input_override
+        ir = self._supernets.get(key)
+        if ir is None:
+            ir = build_supernet(self, key)
+            self._supernets[key] = ir
+        return ir
+
+    def _selector(self, shape: tuple | None) -> SupernetIR | None:
+        """The supernet that realizes genotypes fast, or None where it cannot be built (the walker then serves)."""
+        if shape in self._no_supernet:
+            return None
+        try:
+            return self.supernet(shape)
+        except (NasError, ArchitectureError) as e:
+            self._no_supernet[shape] = str(e)
+            return None
+
+    def _select(self, values: dict[str, Any], shape: tuple | None):
+        ir = self._selector(shape)
+        if ir is None:
+            return None, None
+        sel = guarded(ir.select)(values)
+        hyper = {k: values[d] for k, d in ir.graph.graph["hyper"].items()}
+        return sel, hyper
+
+    def realize(self, g: Genotype | dict[str, Any], input_shape: Sequence[int] | None = None,
+                check: bool = False) -> Architecture:
+        """The concrete architecture of a genotype: flattened, shapes inferred.
+
+        Selects the genotype's options in the supernet IR (``check=True`` also lints the result);
+        :meth:`realize_walk` is the reference that walks the language, and gives the same architecture.
+        """
+        g = self.validate(g)
+        shape = tuple(input_shape) if input_shape else self._input_override
+        sel, hyper = self._select(g.values, shape)
+        if sel is None:
+            return self.realize_walk(g, input_shape)
+        arch = Architecture(None, build=sel.graph, space=self.name, genotype=g.values, hyperparameters=hyper,
+                            constraints=self.constraints, canonical=sel.merkle())
+        if check:
+            lint(arch)
+        return arch
+
+    def realize_walk(self, g: Genotype | dict[str, Any], input_shape: Sequence[int] | None = None) -> Architecture:
+        """The architecture of a genotype by walking the language (the realize reading), linted."""
         g = self.validate(g)
         shape = tuple(input_shape) if input_shape else self._input_override
         ev = Realize(self.program, self._params_override, g.values, self.decisions, input_shape=shape)
@@ -263,9 +311,15 @@ class Space:
 
     def canonical_hash(self, g: Genotype | dict[str, Any]) -> str:
         """Equal for genotypes whose architectures are isomorphic (hyperparameters included)."""
-        arch = self.realize(g)
-        hp = json.dumps(arch.hyperparameters, sort_keys=True)
-        return hashlib.sha256((arch.canonical_hash() + hp).encode()).hexdigest()[:32]
+        g = self.validate(g)
+        sel, hyper = self._select(g.values, self._input_override)
+        if sel is None:
+            arch = self.realize_walk(g)
+            arch_hash, hyper = arch.canonical_hash(), arch.hyperparameters
+        else:
+            arch_hash = sel.merkle()
+        hp = json.dumps(hyper, sort_keys=True)
+        return hashlib.sha256((arch_hash + hp).encode()).hexdigest()[:32]
 
     # ------------------------------------------------------------ text
     def describe(self) -> list[dict[str, Any]]:

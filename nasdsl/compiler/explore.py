@@ -131,6 +131,13 @@ class Explore(Walker):
             return {u: None for u in scope.graph.predecessors(t.node)}
         return {t.node: t.label}
 
+    def check_distinct(self, cands: list[Tensor], e: Any) -> None:
+        first: dict[str, str] = {}
+        for t in cands:
+            if t.node in first:
+                raise NasError(f"'{t.label}' and '{first[t.node]}' are the same tensor; list it once", e.span)
+            first[t.node] = t.label
+
     def emit_pick(self, p: PickSite, scope: Scope) -> TensorList:
         ops, e = p.ops, p.expr
         node = self._tnode("pick", scope, kind="pick", decision=p.dname, mode=p.mode, k=p.k,
@@ -154,7 +161,7 @@ class Explore(Walker):
     def repeat_count(self, dname, lo, hi, depth) -> int:
         return hi
 
-    def emit_repeat(self, dname, vals, ends, t, scope) -> Tensor:
+    def emit_repeat(self, dname, vals, ends, t, scope, site=None) -> Tensor:
         if not dname:
             return t
         node = self._tnode("depth", scope, kind="depth", decision=dname)

@@ -74,6 +74,18 @@ class PickSite:
     ops: Optional[OpSet]
 
 
+@dataclass
+class RepeatSite:
+    """One ``repeat`` being walked (a depth choice when ``dname`` is set): what the repetition hooks read."""
+
+    expr: ast.Repeat
+    dname: Optional[str]
+    vals: list[int]
+    lo: int
+    hi: int
+    node: Optional[str] = None  # a reading's own use (the supernet's depth node)
+
+
 class Walker:
     """The language's meaning, read one way by each subclass through its ``emit_*`` hooks."""
 
@@ -166,6 +178,9 @@ class Walker:
         """The tensors ``t`` may turn out to be (an input choice that passes its candidates on stands for them)."""
         return {t.node: t.label}
 
+    def check_distinct(self, cands: list[Tensor], e: Any) -> None:
+        """Explore refuses two names for one tensor among candidates (``v = repeat {0, 1} {...}`` may be its input)."""
+
     def emit_pick(self, pick: "PickSite", scope: Scope) -> TensorList:
         raise NotImplementedError
 
@@ -179,7 +194,14 @@ class Walker:
         """How many repetitions of a repeat body to walk."""
         return depth
 
-    def emit_repeat(self, dname: str | None, vals: list[int], ends: dict[int, Tensor], t: Tensor, scope: Scope) -> Tensor:
+    def enter_repetition(self, site: "RepeatSite", r: int, scope: Scope) -> None:
+        """Repetition ``r`` (0-based) of a repeat starts."""
+
+    def leave_repetition(self, site: "RepeatSite", r: int) -> None:
+        """Repetition ``r`` ended."""
+
+    def emit_repeat(self, dname: str | None, vals: list[int], ends: dict[int, Tensor], t: Tensor, scope: Scope,
+                    site: "RepeatSite | None" = None) -> Tensor:
         """The result of a repeat whose repetition r ended at ``ends[r]``; ``t`` is the last one walked."""
         return t
 
@@ -607,11 +629,7 @@ class Walker:
         labels = [t.label for t in out]
         if len(set(labels)) != len(labels):
             raise NasError(f"the same input is listed twice among the {what}s", e.span)
-        first: dict[str, str] = {}  # two names for one tensor (``v = repeat 0 {...}`` is its input)
-        for t in out:
-            if t.node in first:
-                raise NasError(f"'{t.label}' and '{first[t.node]}' are the same tensor; list it once", e.span)
-            first[t.node] = t.label
+        self.check_distinct(out, e)
         return out
 
     # ------------------------------------------------------------ op application
@@ -1075,12 +1093,17 @@ class Walker:
         tag = "" if nrep == 1 else f"r{nrep}"
         ends: dict[int, Tensor] = {0: x}
         t = x
+        site = RepeatSite(e, dname, vals, lo, hi)
         for r in range(self.repeat_count(dname, lo, hi, depth)):
             guard = Guard(dname, ">=", r + 1) if dname and r >= lo else scope.guard
             rep = scope.child(stmt=_join(scope.stmt, tag) + f"[{r}]", counters={}, guard=guard, current=t)
-            t = self._apply(e.body, t, rep)
+            self.enter_repetition(site, r, rep)
+            try:
+                t = self._apply(e.body, t, rep)
+            finally:
+                self.leave_repetition(site, r)
             ends[r + 1] = t
-        return self.emit_repeat(dname, vals, ends, t, scope)
+        return self.emit_repeat(dname, vals, ends, t, scope, site)
 
     def _dag(self, e: ast.Call, x: Tensor, scope: Scope) -> Tensor:
         """``dag(nodes=n, edge=OPS)``: node 0 is the input; node j sums an op choice on every edge i -> j."""

@@ -1,0 +1,820 @@
+"""The supernet reading and the supernet IR: every option of every decision, resolved and shaped.
+
+``Space.supernet()`` walks the network a third way: where the realize reading
+follows one genotype, this one emits *every* option of every choice with its
+arguments resolved and its shapes inferred, keeps every candidate input of an
+input choice and every repetition of a depth choice.  The result is what a
+supernet builder consumes (a backend never re-reads the AST), and it is also
+how ``Space.realize`` works: selecting a genotype's options in this IR gives
+the architecture the realize reading gives, far faster.
+
+Vocabulary of the supernet IR (a networkx DiGraph; node attribute ``kind``).
+Every node has ``seq`` (emission order, a topological order), ``span``
+(``file:line:col``), ``shape`` (its shape in the largest configuration: value
+choices at their largest value; ``None`` where the options disagree in rank or
+the shape cannot be known before selection), ``at`` (the architecture node-id
+prefix its realization gets) and ``path``: the branches it exists under, outermost
+first, each one of
+
+    ["opt", CHOICE, i]       option i of the choice node CHOICE is selected
+    ["slot", PICK, s, c]     slot s of the input choice PICK takes candidate c
+    ["rep", DEPTH, r]        the depth choice DEPTH keeps repetition r (0-based)
+
+Node kinds and their attributes:
+
+    input                                   the network input
+    op      op, base, args, vargs, inp      a primitive on node ``inp``: ``args`` as bound (value
+                                            choices at their largest value, ``channels`` may be
+                                            "same"), ``vargs`` {argument: decision} for value choices
+    choice  decision, options, ends         one use of an op decision: option i ends at node ends[i]
+    pick    decision, mode, k, labels,      an input choice over candidate nodes ``cands`` (their
+            cands, each, slots              source names ``labels``); with ``each``: slots[s][c] is
+                                            the choice node of slot s's op on candidate c
+    subset  decision, labels, cands,        any subset of the candidates; ``default`` when empty
+            default
+    leaves  cands                           those candidates nothing else consumes
+    merge   mode | decision, inputs         sum / concat / mul of ``inputs`` (pick / subset /
+                                            leaves nodes stand for the tensors they select)
+    depth   decision, ends                  a depth choice: depth v ends at node ends[str(v)]
+    output  inp                             the network's result
+
+Edges mirror those references (``port``), so the graph can be drawn and
+checked; the attributes are what selection reads.  Graph attributes: ``space``,
+``network``, ``input_shape``, ``hyper`` ({hyperparameter: decision}).
+Lowering (a strided skip to factorized reduction, ``channels = same``, zero
+inputs dropped, merge alignment, dead nodes) happens at selection, through the
+functions of :mod:`nasdsl.compiler.passes` the realize reading uses too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Optional, Sequence
+
+import networkx as nx
+
+from .. import ast, primitives
+from ..decisions import Decision, ValueChoice
+from ..errors import ArchitectureError, NasError, Span
+from . import passes
+from .values import OpSet, Scope, Tensor, TensorList, _join
+from .walker import CellCall, PickSite, RepeatSite, Walker, max_nodes
+
+KINDS = ("input", "op", "choice", "pick", "subset", "leaves", "merge", "depth", "output")
+FORMAT = "nasdsl.supernet/1"
+
+
+class Sym(int):
+    """A value choice on an integer argument, standing at its largest value."""
+
+    decision: str
+
+
+class FSym(float):
+    """A value choice on a number argument, standing at its largest value."""
+
+    decision: str
+
+
+def _sym(name: str, dec: ValueChoice) -> Any:
+    vals = dec.options
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
+        s: Any = Sym(max(vals))
+    elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+        s = FSym(max(vals))
+    else:
+        return dec.default()
+    s.decision = name
+    return s
+
+
+def _plain(v: Any) -> Any:
+    return int(v) if isinstance(v, Sym) else float(v) if isinstance(v, FSym) else v
+
+
+def _widest(shapes: Sequence[Optional[tuple[int, ...]]]) -> Optional[tuple[int, ...]]:
+    """The largest of several shapes of one rank (elementwise), or None."""
+    if not shapes or any(s is None for s in shapes) or len({len(s) for s in shapes}) != 1:
+        return None
+    return tuple(max(d) for d in zip(*shapes))
+
+
+def _span_of(text: str, source: Optional[str] = None) -> Span:
+    file, line, col = text.rsplit(":", 2) if text.count(":") >= 2 else (text, "0", "0")
+    try:
+        return Span(file, int(line), int(col), 1, source)
+    except ValueError:
+        return Span(text, 0, 0, 1, source)
+
+
+# ============================================================ the reading
+
+
+class SupernetReading(Walker):
+    """Walks a network emitting every option: the supernet IR."""
+
+    def __init__(self, program, params, decisions: dict[str, Decision], input_shape=None):
+        super().__init__(program, params, decisions, input_shape)
+        self.g = nx.DiGraph()
+        self.seq = 0
+        self.path: tuple = ()
+        self.spans: dict[str, Span] = {}
+
+    # ------------------------------------------------------------ nodes
+    def _node(self, idbase: str, scope: Scope, kind: str, shape: Optional[Sequence[int]], span: Span, **attrs: Any) -> str:
+        limit = max_nodes()
+        if self.g.number_of_nodes() >= limit:
+            raise NasError(f"the supernet has more than {limit} nodes", span)
+        at = _join(scope.node_prefix, scope.stmt)
+        key = _join(at, idbase) or idbase
+        if key in self.g:
+            i = 2
+            while f"{key}~{i}" in self.g:
+                i += 1
+            key = f"{key}~{i}"
+        self.seq += 1
+        self.g.add_node(key, kind=kind, shape=list(shape) if shape is not None else None, span=str(span),
+                        seq=self.seq, at=at, path=[list(p) for p in self.path], **attrs)
+        self.spans[key] = span
+        return key
+
+    def _edge(self, u: str, v: str, port: int) -> None:
+        if not self.g.has_edge(u, v):
+            self.g.add_edge(u, v, port=port)
+
+    def _branch(self, key: tuple):
+        walker = self
+
+        class _In:
+            def __enter__(self):
+                walker.path = walker.path + (key,)
+
+            def __exit__(self, *exc):
+                walker.path = walker.path[:-1]
+                return False
+        return _In()
+
+    def id_graph(self, scope: Scope) -> Any:  # pragma: no cover - this reading names nodes itself
+        return self.g
+
+    # ------------------------------------------------------------ hooks
+    def end_network(self, out: Tensor, net: ast.NetworkDef, scope: Scope) -> None:
+        key = self._node("output", scope, "output", out.shape, net.span, inp=out.node)
+        self._edge(out.node, key, 0)
+
+    def emit_input(self, dims: tuple[int, ...], st: ast.InputDecl, scope: Scope) -> Tensor:
+        key = self._node("input", scope, "input", dims, st.span)
+        return Tensor(key, tuple(dims), key)
+
+    def decided(self, name: str, dec: Decision | None) -> Any:
+        if isinstance(dec, ValueChoice) and dec.role == "value" and dec.arch:
+            return _sym(name, dec)
+        return dec.default()
+
+    def emit_op(self, prim: primitives.Primitive, args: dict[str, Any], item: Any, x: Tensor, scope: Scope) -> Tensor:
+        vargs = {k: v.decision for k, v in args.items() if isinstance(v, (Sym, FSym))}
+        plain = {k: _plain(v) for k, v in args.items()}
+        shape = None
+        if x.shape is not None:
+            try:
+                low, largs = passes.lower_op(prim, plain, x.shape)
+                shape = primitives.infer(low, largs, x.shape)
+            except (primitives.ShapeError, ValueError, TypeError):
+                shape = None  # no selection can realize this one; selection reports it where it happens
+        key = self._node(prim.name, scope, "op", shape, item.span, op=prim.name, base=prim.canonical,
+                         args=plain, vargs=vargs, inp=x.node)
+        self._edge(x.node, key, 0)
+        return Tensor(key, shape, key)
+
+    def _choice(self, ops: OpSet, item: Any, x: Tensor, scope: Scope, dname: str, scope_of) -> Tensor:
+        key = self._node("choice", scope, "choice", None, item.span, decision=dname,
+                         options=[o.text for o in ops.options])
+        ends, shapes = [], []
+        for i, o in enumerate(ops.options):
+            with self._branch(("opt", key, i)):
+                end = self._option(o, ops, item, x, scope_of(i, o))
+            ends.append(end.node)
+            shapes.append(end.shape)
+            self._edge(end.node, key, i)
+        shape = _widest(shapes)
+        self.g.nodes[key].update(ends=ends, shape=list(shape) if shape else None)
+        return Tensor(key, shape, key)
+
+    def emit_choice(self, ops: OpSet, item: Any, x: Tensor, scope: Scope, dname: str, dec: Decision) -> Tensor:
+        return self._choice(ops, item, x, scope, dname, lambda i, o: self._option_scope(scope, dname, i, o))
+
+    def emit_cell(self, c: CellCall) -> Tensor:
+        return self.inline_cell(c)
+
+    def emit_merge(self, mode: str, dname: str | None, inputs: list[Tensor], e: Any, scope: Scope) -> Tensor:
+        shapes = [t.shape for t in inputs]
+        shape = None
+        if all(s is not None for s in shapes):
+            try:
+                shape = passes.merge_shape(mode, shapes, None)
+            except NasError:
+                shape = None
+        key = self._node(e.func if dname else mode, scope, "merge", shape, e.span, mode=None if dname else mode,
+                         decision=dname, inputs=[t.node for t in inputs])
+        for p, t in enumerate(inputs):
+            self._edge(t.node, key, p)
+        return Tensor(key, shape, key)
+
+    def emit_pick(self, p: PickSite, scope: Scope) -> TensorList:
+        labels = [t.label for t in p.cands]
+        key = self._node("pick", scope, "pick", None, p.expr.span, decision=p.dname, mode=p.mode, k=p.k,
+                         labels=labels, cands=[t.node for t in p.cands], each=list(p.op_names), slots=[])
+        slots, shapes = [], []
+        if p.ops is None:
+            for c, t in enumerate(p.cands):
+                self._edge(t.node, key, c)
+            shapes = [t.shape for t in p.cands]
+        else:
+            port = 0
+            for s, oname in enumerate(p.op_names):
+                row = []
+                for c, t in enumerate(p.cands):
+                    with self._branch(("slot", key, s, c)):
+                        ch = self._choice(p.ops, p.expr.each, t, scope, oname,
+                                          lambda i, o: self.slot_scope(scope, oname, i, o))
+                    row.append(ch.node)
+                    shapes.append(ch.shape)
+                    self._edge(ch.node, key, port)
+                    port += 1
+                slots.append(row)
+        shape = _widest(shapes)
+        self.g.nodes[key].update(slots=slots, shape=list(shape) if shape else None)
+        return TensorList([Tensor(key, shape, key)])
+
+    def emit_subset(self, cands, default, dname, dec, scope) -> TensorList:
+        key = self._node("subset", scope, "subset", None, self.where, decision=dname, labels=[t.label for t in cands],
+                         cands=[t.node for t in cands], default=default.node if default is not None else None)
+        for c, t in enumerate(cands + ([default] if default is not None else [])):
+            self._edge(t.node, key, c)
+        shape = _widest([t.shape for t in cands])
+        self.g.nodes[key]["shape"] = list(shape) if shape else None
+        return TensorList([Tensor(key, shape, key)])
+
+    def emit_leaves(self, cands: list[Tensor], scope: Scope) -> TensorList:
+        key = self._node("leaves", scope, "leaves", None, self.where, cands=[t.node for t in cands])
+        for c, t in enumerate(cands):
+            self._edge(t.node, key, c)
+        shape = _widest([t.shape for t in cands])
+        self.g.nodes[key]["shape"] = list(shape) if shape else None
+        return TensorList([Tensor(key, shape, key)])
+
+    def repeat_count(self, dname, lo, hi, depth) -> int:
+        return hi
+
+    def _depth_node(self, site: RepeatSite, scope: Scope) -> str:
+        if site.node is None:
+            site.node = self._node("depth", scope, "depth", None, site.expr.count.span, decision=site.dname, ends={})
+        return site.node
+
+    def enter_repetition(self, site: RepeatSite, r: int, scope: Scope) -> None:
+        if site.dname and r >= site.lo:
+            parent = scope.child(stmt=scope.stmt.rsplit("[", 1)[0])
+            key = self._depth_node(site, parent)
+            self.path = self.path + (("rep", key, r),)
+
+    def leave_repetition(self, site: RepeatSite, r: int) -> None:
+        if site.dname and r >= site.lo:
+            self.path = self.path[:-1]
+
+    def emit_repeat(self, dname, vals, ends, t, scope, site=None) -> Tensor:
+        if not dname:
+            return t
+        key = self._depth_node(site, scope)
+        got = {str(v): ends[v].node for v in vals}
+        for p, (v, n) in enumerate(sorted(got.items(), key=lambda kv: int(kv[0]))):
+            self._edge(n, key, p)
+        shape = _widest([ends[v].shape for v in vals])
+        self.g.nodes[key].update(ends=got, shape=list(shape) if shape else None)
+        return Tensor(key, shape, key)
+
+
+def build_supernet(space: Any, input_shape: Optional[Sequence[int]] = None) -> "SupernetIR":
+    """The supernet IR of a compiled space (``Space.supernet()`` calls this)."""
+    from .walker import guarded
+
+    shape = tuple(input_shape) if input_shape else space._input_override
+    rd = SupernetReading(space.program, space._params_override, space.decisions, input_shape=shape)
+    guarded(rd.run_network)(space.name)
+    rd.g.graph.update(space=space.name, network=space.name, input_shape=list(rd.input_shape or ()),
+                      hyper={k: _join(space.name, k) for k in rd.hyper})
+    return SupernetIR(rd.g, rd.spans)
+
+
+# ============================================================ the IR
+
+
+class SupernetIR:
+    """The supernet IR: a networkx DiGraph (vocabulary in this module's docstring) and its selection."""
+
+    def __init__(self, graph: nx.DiGraph, spans: Optional[dict[str, Span]] = None):
+        self.graph = graph
+        self._spans = spans or {}
+        self._plan: Optional[_Block] = None
+        self._leaves = any(k == "leaves" for _, k in graph.nodes(data="kind"))
+
+    # ---------------------------------------------------------------- queries
+    def nodes(self, kind: Optional[str] = None) -> list[str]:
+        """Node keys in emission order (a topological order), optionally of one kind."""
+        order = sorted(self.graph.nodes(data="seq"), key=lambda kv: kv[1])
+        return [n for n, _ in order if kind is None or self.graph.nodes[n]["kind"] == kind]
+
+    def choices(self) -> dict[str, list[str]]:
+        """Decision name -> the nodes that use it (a shared cell's decision is used by each of its copies)."""
+        out: dict[str, list[str]] = {}
+        for n in self.nodes():
+            d = self.graph.nodes[n].get("decision")
+            if d:
+                out.setdefault(d, []).append(n)
+        return out
+
+    def __len__(self) -> int:
+        return self.graph.number_of_nodes()
+
+    # ---------------------------------------------------------------- text and json
+    def to_text(self) -> str:
+        """One line per node in emission order, e.g. ``%n2.op0 = choice[cell.n2.op0](%a, %b)  [16, 8, 8]``."""
+        lines = []
+        g = self.graph
+        for n in self.nodes():
+            a = g.nodes[n]
+            kind = a["kind"]
+            ins = ", ".join(f"%{u}" for u, _, _ in sorted(g.in_edges(n, data="port"), key=lambda e: e[2]))
+            if kind == "op":
+                args = dict(a["args"])
+                for k, d in a.get("vargs", {}).items():
+                    args[k] = f"<{d}>"
+                head = f"op[{a['op']}]({ins})" + (" {" + ", ".join(f"{k}={v}" for k, v in args.items()) + "}" if args else "")
+            elif kind in ("choice", "pick", "subset", "depth"):
+                head = f"{kind}[{a['decision']}]({ins})"
+            elif kind == "merge":
+                head = f"{a['mode'] or '<' + a['decision'] + '>'}({ins})"
+            else:
+                head = f"{kind}({ins})"
+            when = " when " + " & ".join(_cond_text(g, p) for p in a["path"]) if a["path"] else ""
+            shape = list(a["shape"]) if a["shape"] is not None else "?"
+            lines.append(f"%{n} = {head}  {shape}{when}")
+        return "\n".join(lines)
+
+    __str__ = to_text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, "graph": nx.node_link_data(self.graph, edges="edges")}
+
+    def to_json(self, **kw: Any) -> str:
+        return json.dumps(self.to_dict(), **kw)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SupernetIR":
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise ArchitectureError(f"not a nasdsl supernet (missing format '{FORMAT}')")
+        try:
+            g = nx.node_link_graph(d["graph"], directed=True, multigraph=False, edges="edges")
+        except (KeyError, TypeError, nx.NetworkXError) as e:
+            raise ArchitectureError(f"bad supernet graph: {e}") from None
+        ir = cls(nx.DiGraph(g))
+        lint_supernet(ir)
+        return ir
+
+    @classmethod
+    def from_json(cls, text: str) -> "SupernetIR":
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as e:
+            raise ArchitectureError(f"supernet is not valid JSON: {e}") from None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SupernetIR):
+            return NotImplemented
+        return nx.utils.graphs_equal(self.graph, other.graph) and self.graph.graph == other.graph.graph
+
+    # ---------------------------------------------------------------- selection
+    def span(self, key: str) -> Span:
+        sp = self._spans.get(key)
+        return sp if sp is not None else _span_of(self.graph.nodes[key]["span"])
+
+    def plan(self) -> "_Block":
+        if self._plan is None:
+            self._plan = _compile(self)
+        return self._plan
+
+    def select(self, values: dict[str, Any]) -> "Selection":
+        """The architecture a genotype's (validated) values select: nodes in realization order, dead ones pruned."""
+        plan = self.plan()
+        st = Selection(values, consumers=self._leaves)
+        plan.run(st)
+        st.finish()
+        return st
+
+
+def _cond_text(g: nx.DiGraph, p: list) -> str:
+    kind, owner = p[0], p[1]
+    dec = g.nodes[owner].get("decision", owner) if owner in g else owner
+    if kind == "opt":
+        return f"{dec}=={g.nodes[owner]['options'][p[2]]!r}" if owner in g else f"{dec}=={p[2]}"
+    if kind == "slot":
+        return f"{dec}[{p[2]}]=={g.nodes[owner]['labels'][p[3]]!r}" if owner in g else f"{dec}[{p[2]}]=={p[3]}"
+    return f"{dec}>{p[2]}"
+
+
+def lint_supernet(ir: SupernetIR) -> None:
+    """Check the supernet IR's invariants; raise ArchitectureError naming the first broken one.
+
+    Acyclic; one input and one output; known kinds; every node it refers to exists and comes
+    before it; every branch of a node's path is owned by a node of the right kind that comes before it.
+    """
+    g = ir.graph
+    kinds = dict(g.nodes(data="kind"))
+    for n, k in kinds.items():
+        if k not in KINDS:
+            raise ArchitectureError(f"supernet node '{n}' has unknown kind {k!r}; known: {', '.join(KINDS)}")
+    for k in ("input", "output"):
+        found = [n for n, kk in kinds.items() if kk == k]
+        if len(found) != 1:
+            raise ArchitectureError(f"the supernet must have exactly one {k} node; it has {len(found)}")
+    if not nx.is_directed_acyclic_graph(g):
+        raise ArchitectureError("the supernet has a cycle")
+    seq = {n: a.get("seq") for n, a in g.nodes(data=True)}
+    if any(not isinstance(s, int) for s in seq.values()) or len(set(seq.values())) != len(seq):
+        raise ArchitectureError("every supernet node needs a distinct integer 'seq'")
+    owners = {"opt": "choice", "slot": "pick", "rep": "depth"}
+    for n, a in g.nodes(data=True):
+        refs: list[str] = []
+        k = a["kind"]
+        if k in ("op", "output"):
+            refs = [a["inp"]]
+        elif k == "choice":
+            refs = list(a["ends"])
+        elif k == "pick":
+            refs = list(a["cands"]) + [c for row in a["slots"] for c in row]
+        elif k == "subset":
+            refs = list(a["cands"]) + ([a["default"]] if a.get("default") else [])
+        elif k == "leaves":
+            refs = list(a["cands"])
+        elif k == "merge":
+            refs = list(a["inputs"])
+        elif k == "depth":
+            refs = list(a["ends"].values())
+        for r in refs:
+            if r not in g:
+                raise ArchitectureError(f"supernet node '{n}' refers to a missing node '{r}'")
+            if k not in ("choice", "pick", "depth") and seq[r] >= seq[n]:
+                raise ArchitectureError(f"supernet node '{n}' refers to '{r}', which comes after it")
+        for p in a["path"]:
+            if p[0] not in owners or p[1] not in g or kinds[p[1]] != owners[p[0]] or seq[p[1]] >= seq[n]:
+                raise ArchitectureError(f"supernet node '{n}' lies under a branch {p} that has no owner before it")
+
+
+# ============================================================ selection
+
+
+class Selection:
+    """What selecting one genotype gives: the realized nodes, in the order the realize reading adds them."""
+
+    __slots__ = ("values", "real", "nodes", "index", "nexts", "consumers", "zero", "output", "limit")
+
+    def __init__(self, values: dict[str, Any], consumers: bool = True):
+        self.limit = max_nodes()
+        self.values = values
+        self.real: dict[str, Any] = {}  # supernet node -> (architecture node id, shape), or a list of them
+        self.nodes: list[list] = []  # [id, kind, shape, span, attrs, inputs, hash prefix, order]
+        self.index: dict[str, int] = {}
+        self.nexts: dict[str, int] = {}
+        self.consumers: Optional[dict[str, int]] = {} if consumers else None  # read by 'leaves of'
+        self.zero: set[str] = set()
+        self.output: Optional[str] = None
+
+    def add(self, nid: str, kind: str, inputs: list[str], shape: tuple, span: str, attrs: dict,
+            prefix: Optional[str] = None) -> str:
+        """Add a node named ``nid`` (``at.base``, made unique as the realize reading does); ``attrs`` is not copied."""
+        if len(self.nodes) >= self.limit:
+            raise NasError(f"the architecture has more than {self.limit} nodes", _span_of(span))
+        if nid in self.index:  # the first free 'nid#i', i >= 2, as the realize reading names them
+            i = self.nexts.get(nid, 2)
+            while f"{nid}#{i}" in self.index:
+                i += 1
+            self.nexts[nid] = i + 1
+            nid = f"{nid}#{i}"
+        self.index[nid] = len(self.nodes)
+        self.nodes.append([nid, kind, shape, span, attrs, inputs, prefix or _prefix(kind, shape), len(self.nodes) + 1])
+        cons = self.consumers
+        if cons is not None:
+            for u in inputs:
+                cons[u] = cons.get(u, 0) + 1
+        return nid
+
+    def finish(self) -> None:
+        """Drop the nodes the output does not depend on (the input stays)."""
+        idx = self.index
+        live = {self.output}
+        stack = [self.output]
+        while stack:
+            for u in self.nodes[idx[stack.pop()]][5]:
+                if u not in live:
+                    live.add(u)
+                    stack.append(u)
+        if len(live) != len(self.nodes):
+            self.nodes = [n for n in self.nodes if n[0] in live or n[1] == "input"]
+            self.index = {n[0]: i for i, n in enumerate(self.nodes)}
+
+    # ---------------------------------------------------------------- results
+    def graph(self) -> nx.DiGraph:
+        g = nx.DiGraph()
+        g.add_nodes_from((n[0], _attrs(n)) for n in self.nodes)
+        g.add_edges_from((u, n[0], {"port": p}) for n in self.nodes for p, u in enumerate(n[5]))
+        return g
+
+    def merkle(self) -> str:
+        """``Architecture.canonical_hash`` of the selected architecture, computed on the node list."""
+        h: dict[str, str] = {}
+        live_out = self.output
+        sha = hashlib.sha256
+        for n in self.nodes:
+            ins = [h[u] for u in n[5]]
+            if len(ins) > 1 and n[1] in _MERGE_KINDS:
+                ins.sort()
+            text = n[6] + (', ["' + '", "'.join(ins) + '"]]' if ins else ", []]")
+            h[n[0]] = sha(text.encode()).hexdigest()
+        return h[live_out][:32]
+
+
+def _attrs(n: list) -> dict[str, Any]:
+    a = {"kind": n[1], "shape": list(n[2]), "span": n[3], "order": n[7]}
+    extra = n[4]
+    if extra:
+        a.update(op=extra["op"], base=extra["base"], args=dict(extra["args"]))
+    return a
+
+
+def _nid(at: str, base: str) -> str:
+    return f"{at}.{base}" if at else base
+
+
+_MERGE_KINDS = frozenset(("sum", "concat", "mul"))
+_PREFIXES: dict[tuple, str] = {}
+
+
+def _prefix(kind: str, shape: tuple, base: Optional[str] = None, args: Optional[dict] = None) -> str:
+    """The start of a node's canonical-hash label (``Architecture.canonical_hash``), its inputs left out."""
+    if base is not None:
+        return json.dumps([kind, base, sorted(args.items()), list(shape)], default=str)[:-1]
+    key = (kind, shape)
+    p = _PREFIXES.get(key)
+    if p is None:
+        p = json.dumps([kind, None, [], list(shape)])[:-1]
+        if len(_PREFIXES) < 10_000:
+            _PREFIXES[key] = p
+    return p
+
+
+class _Block:
+    __slots__ = ("steps",)
+
+    def __init__(self):
+        self.steps: list = []
+
+    def run(self, st: Selection) -> None:
+        for s in self.steps:
+            s.run(st)
+
+
+class _Step:
+    __slots__ = ("key", "at", "span_text", "ir")
+
+    def __init__(self, ir: SupernetIR, key: str):
+        a = ir.graph.nodes[key]
+        self.key, self.at, self.span_text, self.ir = key, a["at"], a["span"], ir
+
+    def span(self) -> Span:
+        return self.ir.span(self.key)
+
+
+class _Input(_Step):
+    __slots__ = ("shape",)
+
+    def __init__(self, ir, key):
+        super().__init__(ir, key)
+        self.shape = tuple(ir.graph.nodes[key]["shape"])
+
+    def run(self, st: Selection) -> None:
+        nid = st.add(_nid(self.at, "input"), "input", [], self.shape, self.span_text, {})
+        st.real[self.key] = (nid, self.shape)
+
+
+class _Output(_Step):
+    __slots__ = ("inp",)
+
+    def __init__(self, ir, key):
+        super().__init__(ir, key)
+        self.inp = ir.graph.nodes[key]["inp"]
+
+    def run(self, st: Selection) -> None:
+        x = st.real[self.inp]
+        st.output = st.add(_nid(self.at, "output"), "output", [x[0]], x[1], self.span_text, {})
+
+
+class _Op(_Step):
+    __slots__ = ("inp", "prim", "args", "vnames", "vdecs", "cache")
+
+    def __init__(self, ir, key):
+        super().__init__(ir, key)
+        a = ir.graph.nodes[key]
+        self.inp, self.prim, self.args = a["inp"], primitives.get(a["op"]), dict(a["args"])
+        if self.prim is None:
+            raise ArchitectureError(f"supernet node '{key}' has unknown op {a['op']!r}")
+        self.vnames = tuple(a.get("vargs", {}))
+        self.vdecs = tuple(a.get("vargs", {}).values())
+        self.cache: dict = {}
+
+    def run(self, st: Selection) -> None:
+        x = st.real[self.inp]
+        vals = tuple(st.values[d] for d in self.vdecs) if self.vdecs else ()
+        ck = (x[1], vals)
+        c = self.cache.get(ck)
+        if c is None:
+            args = dict(self.args)
+            for k, v in zip(self.vnames, vals):
+                args[k] = v
+            prim, args = passes.lower_op(self.prim, args, x[1])
+            shape = passes.infer_shape(prim, args, x[1], self.span())
+            c = (_nid(self.at, prim.name), {"op": prim.name, "base": prim.canonical, "args": args}, shape,
+                 _prefix("op", shape, prim.canonical, args), prim.canonical == "none")
+            if len(self.cache) < 64:
+                self.cache[ck] = c
+        nid = st.add(c[0], "op", [x[0]], c[2], self.span_text, c[1], c[3])
+        if c[4]:
+            st.zero.add(nid)
+        st.real[self.key] = (nid, c[2])
+
+
+class _Choice(_Step):
+    __slots__ = ("decision", "index", "options", "ends")
+
+    def __init__(self, ir, key):
+        super().__init__(ir, key)
+        a = ir.graph.nodes[key]
+        self.decision = a["decision"]
+        self.index = {t: i for i, t in enumerate(a["options"])}
+        self.options = [_Block() for _ in a["options"]]
+        self.ends = a["ends"]
+
+    def branch(self, p: list) -> _Block:
+        return self.options[p[2]]
+
+    def run(self, st: Selection) -> None:
+        i = self.index[st.values[self.decision]]
+        self.options[i].run(st)
+        st.real[self.key] = st.real[self.ends[i]]
+
+
+class _Pick(_Step):
+    __slots__ = ("decision", "position", "cands", "slots", "blocks")
+
+    def __init__(self, ir, key):
+        super().__init__(ir, key)
+        a = ir.graph.nodes[key]
+        self.decision = a["decision"]
+        self.position = {t: i for i, t in enumerate(a["labels"])}
+        self.cands, self.slots = a["cands"], a["slots"]
+        self.blocks = [[_Block() for _ in row] for row in self.slots]
+
+    def branch(self, p: list) -> _Block:
+        return self.blocks[p[2]][p[3]]
+
+    def run(self, st: Selection) -> None:
+        picked = [self.position[c] for c in st.values[self.decision]]
+        if not self.slots:
+            st.real[self.key] = [st.real[self.cands[c]] for c in picked]
+            return
+        out = []
+        for s, c in enumerate(picked):
+            self.blocks[s][c].run(st)
+            out.append(st.real[self.slots[s][c]])
+        st.real[self.key] = out
+
+
+class _Subset(_Step):
+    __slots__ = ("decision", "labels", "cands", "default")
+
+    def __init__(self, ir, key):
+        super().__init__(ir, key)
+        a = ir.graph.nodes[key]
+        self.decision, self.labels, self.cands, self.default = a["decision"], a["labels"], a["cands"], a.get("default")
+
+    def run(self, st: Selection) -> None:
+        chosen = set(st.values[self.decision])
+        picked = [st.real[c] for c, lab in zip(self.cands, self.labels) if lab in chosen]
+        if not picked and self.default is not None:
+            picked = [st.real[self.default]]
+        st.real[self.key] = picked
+
+
+class _Leaves(_Step):
+    __slots__ = ("cands",)
+
+    def __init__(self, ir, key):
+        super().__init__(ir, key)
+        self.cands = ir.graph.nodes[key]["cands"]
+
+    def run(self, st: Selection) -> None:
+        ts = [st.real[c] for c in self.cands]
+        out = list({t[0]: t for t in ts if not st.consumers.get(t[0])}.values())
+        st.real[self.key] = out or [ts[-1]]
+
+
+class _Merge(_Step):
+    __slots__ = ("mode", "decision", "inputs")
+
+    _FR = None
+
+    def __init__(self, ir, key):
+        super().__init__(ir, key)
+        a = ir.graph.nodes[key]
+        self.mode, self.decision, self.inputs = a.get("mode"), a.get("decision"), a["inputs"]
+
+    def run(self, st: Selection) -> None:
+        ins: list = []
+        for k in self.inputs:
+            v = st.real[k]
+            if isinstance(v, list):
+                ins.extend(v)
+            else:
+                ins.append(v)
+        zero = st.zero
+        live = [t for t in ins if t[0] not in zero] if zero else ins
+        if not live:
+            st.real[self.key] = ins[0]
+            return
+        if len(live) == 1:
+            st.real[self.key] = live[0]
+            return
+        mode = self.mode or st.values[self.decision]
+        spatial = [t[1][1:] for t in live]
+        if len(set(spatial)) != 1:
+            plan = passes.align_plan(spatial, self.span())
+            fr = primitives.get("factorized_reduce")
+            aligned = []
+            for t, n in zip(live, plan):
+                for _ in range(n):
+                    prim, args = passes.lower_op(fr, {"channels": primitives.SAME}, t[1])
+                    shape = passes.infer_shape(prim, args, t[1], self.span())
+                    nid = st.add(_nid(self.at, prim.name), "op", [t[0]], shape, self.span_text,
+                                 {"op": prim.name, "base": prim.canonical, "args": args},
+                                 _prefix("op", shape, prim.canonical, args))
+                    t = (nid, shape)
+                aligned.append(t)
+            live = aligned
+        shape = passes.merge_shape(mode, [t[1] for t in live], self.span())
+        nid = st.add(_nid(self.at, mode), mode, [t[0] for t in live], shape, self.span_text, {})
+        st.real[self.key] = (nid, shape)
+
+
+class _Depth(_Step):
+    __slots__ = ("decision", "ends", "reps")
+
+    def __init__(self, ir, key):
+        super().__init__(ir, key)
+        a = ir.graph.nodes[key]
+        self.decision, self.ends = a["decision"], {int(v): n for v, n in a["ends"].items()}
+        self.reps: dict[int, _Block] = {}
+
+    def branch(self, p: list) -> _Block:
+        return self.reps.setdefault(p[2], _Block())
+
+    def run(self, st: Selection) -> None:
+        depth = st.values[self.decision]
+        reps = self.reps
+        for r in range(depth):
+            b = reps.get(r)
+            if b is not None:
+                b.run(st)
+        st.real[self.key] = st.real[self.ends[depth]]
+
+
+_STEPS = {"input": _Input, "output": _Output, "op": _Op, "choice": _Choice, "pick": _Pick, "subset": _Subset,
+          "leaves": _Leaves, "merge": _Merge, "depth": _Depth}
+
+
+def _compile(ir: SupernetIR) -> _Block:
+    """The selection plan: the nodes as nested blocks, so a genotype visits only what it selects."""
+    lint_supernet(ir)
+    root = _Block()
+    blocks: dict[tuple, _Block] = {(): root}
+    steps: dict[str, Any] = {}
+    g = ir.graph
+    for n in ir.nodes():
+        a = g.nodes[n]
+        path = tuple(tuple(p) for p in a["path"])
+        blk = blocks.get(path)
+        if blk is None:
+            blk = steps[path[-1][1]].branch(list(path[-1]))
+            blocks[path] = blk
+        step = _STEPS[a["kind"]](ir, n)
+        steps[n] = step
+        blk.steps.append(step)
+    return root
