@@ -38,10 +38,10 @@ class Architecture:
 
     def __init__(self, graph: nx.DiGraph | None, *, space: str = "", genotype: dict[str, Any] | None = None,
                  hyperparameters: dict[str, Any] | None = None, constraints: list[dict[str, Any]] | None = None,
-                 build: Callable[[], nx.DiGraph] | None = None, canonical: str | None = None):
+                 build: Callable[[], nx.DiGraph] | None = None, canonical: Callable[[], str] | None = None):
         self._graph = graph
         self._build = build  # makes the graph on first use (``Space.realize`` gives architectures this way)
-        self._canonical = canonical  # the canonical hash, when whoever made the graph knew it already
+        self._canonical = canonical  # computes the canonical hash without the graph (``Space.realize`` knows how)
         self.space = space
         self.genotype = dict(genotype or {})
         self.hyperparameters = dict(hyperparameters or {})
@@ -159,8 +159,8 @@ class Architecture:
         op still counts as a node: backends may follow every op with more layers
         (NAS-Bench-Graph does), so ``skip(x)`` and ``x`` are not merged.
         """
-        if self._canonical is not None:
-            return self._canonical
+        if self._canonical is not None and self._graph is None:  # once the graph exists, it is the truth
+            return self._canonical()
         g = self.graph
         out = self.output_node
         live = nx.ancestors(g, out) | {out}

@@ -293,7 +293,7 @@ class Space:
         if sel is None:
             return self.realize_walk(g, input_shape)
         arch = Architecture(None, build=sel.graph, space=self.name, genotype=g.values, hyperparameters=hyper,
-                            constraints=self.constraints, canonical=sel.merkle())
+                            constraints=self.constraints, canonical=sel.merkle)
         if check:
             lint(arch)
         return arch

@@ -728,14 +728,13 @@ class _Leaves(_Step):
 
 
 class _Merge(_Step):
-    __slots__ = ("mode", "decision", "inputs")
-
-    _FR = None
+    __slots__ = ("mode", "decision", "inputs", "prefixes")
 
     def __init__(self, ir, key):
         super().__init__(ir, key)
         a = ir.graph.nodes[key]
         self.mode, self.decision, self.inputs = a.get("mode"), a.get("decision"), a["inputs"]
+        self.prefixes: dict = {}
 
     def run(self, st: Selection) -> None:
         ins: list = []
@@ -769,8 +768,15 @@ class _Merge(_Step):
                     t = (nid, shape)
                 aligned.append(t)
             live = aligned
-        shape = passes.merge_shape(mode, [t[1] for t in live], self.span())
-        nid = st.add(_nid(self.at, mode), mode, [t[0] for t in live], shape, self.span_text, {})
+        try:
+            shape = passes.merge_shape(mode, [t[1] for t in live], None)
+        except NasError as e:
+            raise NasError(e.message, self.span()) from None
+        pk = (mode, shape)
+        prefix = self.prefixes.get(pk)
+        if prefix is None:
+            prefix = self.prefixes[pk] = _prefix(mode, shape)
+        nid = st.add(_nid(self.at, mode), mode, [t[0] for t in live], shape, self.span_text, {}, prefix)
         st.real[self.key] = (nid, shape)
 
 
