@@ -93,6 +93,7 @@ class Call:
     func: str
     args: Tuple[Arg, ...]
     span: Span = _span()
+    callee: Optional["Expr"] = None  # ``m[1](a, b)``, ``c as c2(a, b)``: an Index or Alias called; func is its text
 
     def __str__(self) -> str:
         return f"{self.func}({', '.join(map(str, self.args))})"

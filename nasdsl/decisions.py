@@ -27,13 +27,16 @@ from .errors import GenotypeError
 
 @dataclass(frozen=True)
 class Guard:
-    """The decision is active only when ``decision`` satisfies ``op value`` (op: '==' or '>=')."""
+    """The decision is active only when ``decision`` satisfies ``op value``
+    (op: '==', '>=', or 'in' with a tuple of values: an ``if`` on a decision)."""
 
     decision: str
     op: str
     value: Any
 
     def holds(self, v: Any) -> bool:
+        if self.op == "in":
+            return v in self.value
         return v == self.value if self.op == "==" else v >= self.value
 
     def __str__(self) -> str:

@@ -306,6 +306,14 @@ class _Builder(Transformer_NonRecursive):
     def call(self, meta, name, args=()):
         return ast.Call(str(name), tuple(args), self._span(meta))
 
+    def index_call(self, meta, name, index, args=()):
+        target = ast.Index(str(name), index, self._span(meta))
+        return ast.Call(str(target), tuple(args), self._span(meta), callee=target)
+
+    def alias_call(self, meta, name, alias, args=()):
+        target = ast.Alias(str(name), str(alias), self._span(meta))
+        return ast.Call(str(target), tuple(args), self._span(meta), callee=target)
+
     def arg_list(self, meta, *args):
         return tuple(a if isinstance(a, ast.Arg) else ast.Arg(None, a, getattr(a, "span", self._span(meta))) for a in args)
 

@@ -90,7 +90,9 @@ ARGUMENTS = [
     ("op-missing-argument", net(ret="global_avg_pool -> linear"), 3, 31, ["op 'linear' needs argument 'out'"]),
     ("op-unknown-argument", net("x = conv_3x3(16, kernel = 5)"), 3, 22,
      ["op 'conv_3x3' has no argument 'kernel'", "channels, stride"]),
-    ("op-bad-argument-value", net("x = conv_3x3(16, stride = 0)"), 3, 9, ["'stride'", "positive integer"]),
+    # the caret is under the argument whose value is wrong, not under the whole call
+    ("op-bad-argument-value", net("x = conv_3x3(16, stride = 0)"), 3, 22, ["'stride'", "positive integer"]),
+    ("op-bad-positional-value", net("x = conv_3x3(0)"), 3, 18, ["'channels'", "positive integer"]),
     ("op-set-unknown-argument", "ops o = [relu, max_pool_3x3]\n" + net("x = o(channels = 8)"), 4, 11,
      ["no op of op set 'o'", "'channels'"]),
     ("cell-too-many-arguments", "cell c(a, b) { return sum(a, b) }\n" + net("x = c(input, input, input)"), 4, 9,

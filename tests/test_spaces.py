@@ -19,6 +19,7 @@ PUBLISHED = {
     "pnas.nas": 720 ** 2 * 64 ** 5,
     "genetic_cnn.nas": 2 ** 19,
     "nasbench_graph.nas": 24 * 9 ** 4,
+    "nasbench101.nas": 2 ** 21 * 3 ** 5,  # the raw encoding: 21 edge bits, 5 op labels
     # sizes that follow from the papers' definitions (see each file's header)
     "hierarchical.nas": 7 ** 46,
     "ofa.nas": (9 ** 2 + 9 ** 3 + 9 ** 4) ** 5,

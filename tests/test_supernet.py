@@ -3,7 +3,8 @@
 Selection must give exactly what the realize reading gives (the reference that walks the
 language), for every reference space; the IR prints, lints and round-trips through JSON;
 decision names and canonical hashes stay what they were before the compiler was rebuilt
-(golden files written by the earlier compiler).
+(golden files written by the earlier compiler; a reference space added since is pinned from
+when it was added, and a new space must be added to them).
 """
 
 from __future__ import annotations

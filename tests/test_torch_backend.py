@@ -31,6 +31,7 @@ SMALL = {
     "nasbench201.nas": ({"C": 8, "N": 1}, (3, 16, 16)),
     "proxyless.nas": ({"classes": 10}, (3, 32, 32)),
     "ofa.nas": ({"classes": 10}, (3, 32, 32)),
+    "nasbench101.nas": ({"C": 8}, (3, 16, 16)),
 }
 
 

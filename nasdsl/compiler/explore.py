@@ -1,6 +1,6 @@
 """The explore reading: every decision registered with its domain and guard, one template per definition.
 
-A template is a networkx graph whose choice nodes still hold every candidate
+A template is a networkx multigraph (a cell called with one tensor twice has two edges from it) whose choice nodes still hold every candidate
 (what ``nasdsl show --ir`` prints and ``nasdsl draw`` pictures).  Node kinds
 (attribute ``kind``):
 
@@ -13,6 +13,7 @@ A template is a networkx graph whose choice nodes still hold every candidate
     leaves                            the in-edges nothing else consumes
     merge    mode (sum|concat|mul) or decision
     depth    decision                 in-edges are the ends of each repetition (port = depth)
+    cond     decision, values, name   after an ``if`` on a decision: port 0 when the decision is in values, else port 1
     output                            the definition's result
 """
 
@@ -25,7 +26,7 @@ import networkx as nx
 from .. import ast, primitives
 from ..decisions import Decision, OpChoice
 from ..errors import NasError, Span
-from .values import OpSet, Scope, Tensor, TensorList
+from .values import OpSet, Scope, Tensor, TensorList, _join
 from .walker import CellCall, PickSite, Walker, max_nodes
 
 
@@ -55,7 +56,7 @@ class Explore(Walker):
 
     # ------------------------------------------------------------ hooks
     def begin_network(self, name: str) -> Optional[nx.DiGraph]:
-        graph = nx.DiGraph(name=name, kind="network")
+        graph = nx.MultiDiGraph(name=name, kind="network", defn=name)
         self.templates[name] = graph
         return graph
 
@@ -79,7 +80,8 @@ class Explore(Walker):
     def decided(self, name: str, dec: Decision | None) -> Any:
         return dec.default()
 
-    def emit_op(self, prim: primitives.Primitive, args: dict[str, Any], item: Any, x: Tensor, scope: Scope) -> Tensor:
+    def emit_op(self, prim: primitives.Primitive, args: dict[str, Any], item: Any, x: Tensor, scope: Scope,
+                sym: dict | None = None) -> Tensor:
         t = self._tnode(prim.name, scope, kind="op", op=prim.name, args=dict(args))
         scope.graph.add_edge(x.node, t.node, port=0)
         return t
@@ -102,10 +104,13 @@ class Explore(Walker):
         key = c.prefix if d.kind == "block" else c.ref.prefix
         sig = tuple(v for v in c.args if not isinstance(v, Tensor))
         tkey = key if not sig else f"{key}{list(sig)}"
+        have = self.templates.get(tkey)
+        if have is not None and have.graph.get("defn") != d.name:  # a block used in the return of the cell named so
+            tkey = _join(tkey, c.ref.text)
         node = self._tnode(c.ref.text, scope, kind="call", template=tkey, reduction=c.reduction)
         self._tedges(scope, [v for v in c.args if isinstance(v, Tensor)], node.node)
         if tkey not in self.templates:
-            g = nx.DiGraph(name=tkey, kind=d.kind)
+            g = nx.MultiDiGraph(name=tkey, kind=d.kind, defn=d.name)
             self.templates[tkey] = g
             inner = Scope(c.prefix, c.env, "", g, c.guard)
             for i, t in enumerate(c.tensors):  # named after the parameters, not after the first call site
@@ -157,6 +162,16 @@ class Explore(Walker):
         node = self._tnode("leaves", scope, kind="leaves")
         self._tedges(scope, cands, node.node)
         return TensorList([node])
+
+    def emit_if(self, site, scope: Scope) -> None:
+        branches = {b: self.walk_branch(site, b, scope) for b in (True, False) if site.guards[b] is not None}
+
+        def pick(name: str, vals: dict) -> Tensor:
+            node = self._tnode("cond", scope, kind="cond", decision=site.decision,
+                               values=list(site.guards[True].value), name=name)
+            self._tedges(scope, [vals[True], vals[False]], node.node)
+            return node
+        self.join_branches(site, scope, branches, pick)
 
     def repeat_count(self, dname, lo, hi, depth) -> int:
         return hi

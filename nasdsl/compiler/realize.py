@@ -52,7 +52,8 @@ class Realize(Walker):
     def decided(self, name: str, dec: Decision | None) -> Any:
         return self.genotype[name]
 
-    def emit_op(self, prim: primitives.Primitive, args: dict[str, Any], item: Any, x: Tensor, scope: Scope) -> Tensor:
+    def emit_op(self, prim: primitives.Primitive, args: dict[str, Any], item: Any, x: Tensor, scope: Scope,
+                sym: dict | None = None) -> Tensor:
         prim, args = passes.lower_op(prim, args, x.shape)
         shape = passes.infer_shape(prim, args, x.shape, item.span)
         return self._add(prim.name, "op", [x], shape, item.span, scope, op=prim.name, base=prim.canonical, args=args)
@@ -105,6 +106,10 @@ class Realize(Walker):
         if not picked and default is not None:
             picked = [default]
         return TensorList(picked)
+
+    def emit_if(self, site, scope: Scope) -> None:
+        taken = bool(site.cond.value)
+        self.join_branches(site, scope, {taken: self.walk_branch(site, taken, scope)}, None)
 
     def emit_leaves(self, cands: list[Tensor], scope: Scope) -> TensorList:
         out = list({t.node: t for t in cands if self.arch.out_degree(t.node) == 0}.values())  # one per tensor

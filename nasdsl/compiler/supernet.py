@@ -19,6 +19,7 @@ first, each one of
     ["opt", CHOICE, i]       option i of the choice node CHOICE is selected
     ["slot", PICK, s, c]     slot s of the input choice PICK takes candidate c
     ["rep", DEPTH, r]        the depth choice DEPTH keeps repetition r (0-based)
+    ["if", COND, b]          the condition of the ``if`` node COND is b (true or false)
 
 Node kinds and their attributes:
 
@@ -36,6 +37,9 @@ Node kinds and their attributes:
     merge   mode | decision, inputs         sum / concat / mul of ``inputs`` (pick / subset /
                                             leaves nodes stand for the tensors they select)
     depth   decision, ends                  a depth choice: depth v ends at node ends[str(v)]
+    cond    decision, expr                  an ``if`` on a decision: ``expr`` (a decision expression,
+                                            JSON lists) says which branch exists
+    phi     cond, ends, name                after that ``if``: ends[0] when its condition held, else ends[1]
     output  inp                             the network's result
 
 Edges mirror those references (``port``), so the graph can be drawn and
@@ -58,39 +62,11 @@ from .. import ast, primitives
 from ..decisions import Decision, ValueChoice
 from ..errors import ArchitectureError, NasError, Span
 from . import passes
-from .values import OpSet, Scope, Tensor, TensorList, _join
+from .values import OpSet, Scope, Tensor, TensorList, _join, eval_expr, expr_text, round_int
 from .walker import CellCall, PickSite, RepeatSite, Walker, max_nodes
 
-KINDS = ("input", "op", "choice", "pick", "subset", "leaves", "merge", "depth", "output")
+KINDS = ("input", "op", "choice", "pick", "subset", "leaves", "merge", "depth", "cond", "phi", "output")
 FORMAT = "nasdsl.supernet/1"
-
-
-class Sym(int):
-    """A value choice on an integer argument, standing at its largest value."""
-
-    decision: str
-
-
-class FSym(float):
-    """A value choice on a number argument, standing at its largest value."""
-
-    decision: str
-
-
-def _sym(name: str, dec: ValueChoice) -> Any:
-    vals = dec.options
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
-        s: Any = Sym(max(vals))
-    elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
-        s = FSym(max(vals))
-    else:
-        return dec.default()
-    s.decision = name
-    return s
-
-
-def _plain(v: Any) -> Any:
-    return int(v) if isinstance(v, Sym) else float(v) if isinstance(v, FSym) else v
 
 
 def _widest(shapes: Sequence[Optional[tuple[int, ...]]]) -> Optional[tuple[int, ...]]:
@@ -168,13 +144,16 @@ class SupernetReading(Walker):
         return Tensor(key, tuple(dims), key)
 
     def decided(self, name: str, dec: Decision | None) -> Any:
-        if isinstance(dec, ValueChoice) and dec.role == "value" and dec.arch:
-            return _sym(name, dec)
+        if isinstance(dec, ValueChoice) and dec.role == "value" and dec.arch and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in dec.options):
+            return max(dec.options)  # a value choice stands at its largest value
         return dec.default()
 
-    def emit_op(self, prim: primitives.Primitive, args: dict[str, Any], item: Any, x: Tensor, scope: Scope) -> Tensor:
-        vargs = {k: v.decision for k, v in args.items() if isinstance(v, (Sym, FSym))}
-        plain = {k: _plain(v) for k, v in args.items()}
+    def emit_op(self, prim: primitives.Primitive, args: dict[str, Any], item: Any, x: Tensor, scope: Scope,
+                sym: dict | None = None) -> Tensor:
+        vargs = {k: (v.expr[1] if v.expr[0] == "d" else {"expr": v.expr, "round": isinstance(args[k], int) and not isinstance(v.value, int)})
+                 for k, v in (sym or {}).items() if k in args}
+        plain = dict(args)
         shape = None
         if x.shape is not None:
             try:
@@ -267,6 +246,23 @@ class SupernetReading(Walker):
     def repeat_count(self, dname, lo, hi, depth) -> int:
         return hi
 
+    def emit_if(self, site, scope: Scope) -> None:
+        key = self._node("if", scope, "cond", None, site.stmt.span, decision=site.decision, expr=site.cond.expr)
+        branches = {}
+        for b in (True, False):
+            if site.guards[b] is not None:
+                with self._branch(("if", key, b)):
+                    branches[b] = self.walk_branch(site, b, scope)
+
+        def pick(name: str, vals: dict) -> Tensor:
+            shape = _widest([vals[True].shape, vals[False].shape])
+            phi = self._node("phi", scope, "phi", shape, site.stmt.span, cond=key,
+                             ends=[vals[True].node, vals[False].node], name=name)
+            self._edge(vals[True].node, phi, 0)
+            self._edge(vals[False].node, phi, 1)
+            return Tensor(phi, shape, phi)
+        self.join_branches(site, scope, branches, pick)
+
     def _depth_node(self, site: RepeatSite, scope: Scope) -> str:
         if site.node is None:
             site.node = self._node("depth", scope, "depth", None, site.expr.count.span, decision=site.dname, ends={})
@@ -348,9 +344,9 @@ class SupernetIR:
             if kind == "op":
                 args = dict(a["args"])
                 for k, d in a.get("vargs", {}).items():
-                    args[k] = f"<{d}>"
+                    args[k] = f"<{d if isinstance(d, str) else expr_text(d['expr'])}>"
                 head = f"op[{a['op']}]({ins})" + (" {" + ", ".join(f"{k}={v}" for k, v in args.items()) + "}" if args else "")
-            elif kind in ("choice", "pick", "subset", "depth"):
+            elif kind in ("choice", "pick", "subset", "depth", "cond"):
                 head = f"{kind}[{a['decision']}]({ins})"
             elif kind == "merge":
                 head = f"{a['mode'] or '<' + a['decision'] + '>'}({ins})"
@@ -419,6 +415,9 @@ def _cond_text(g: nx.DiGraph, p: list) -> str:
         return f"{dec}=={g.nodes[owner]['options'][p[2]]!r}" if owner in g else f"{dec}=={p[2]}"
     if kind == "slot":
         return f"{dec}[{p[2]}]=={g.nodes[owner]['labels'][p[3]]!r}" if owner in g else f"{dec}[{p[2]}]=={p[3]}"
+    if kind == "if":
+        text = expr_text(g.nodes[owner]["expr"]) if owner in g else owner
+        return text if p[2] else f"not {text}"
     return f"{dec}>{p[2]}"
 
 
@@ -442,7 +441,7 @@ def lint_supernet(ir: SupernetIR) -> None:
     seq = {n: a.get("seq") for n, a in g.nodes(data=True)}
     if any(not isinstance(s, int) for s in seq.values()) or len(set(seq.values())) != len(seq):
         raise ArchitectureError("every supernet node needs a distinct integer 'seq'")
-    owners = {"opt": "choice", "slot": "pick", "rep": "depth"}
+    owners = {"opt": "choice", "slot": "pick", "rep": "depth", "if": "cond"}
     for n, a in g.nodes(data=True):
         refs: list[str] = []
         k = a["kind"]
@@ -460,6 +459,8 @@ def lint_supernet(ir: SupernetIR) -> None:
             refs = list(a["inputs"])
         elif k == "depth":
             refs = list(a["ends"].values())
+        elif k == "phi":
+            refs = [a["cond"]] + list(a["ends"])
         for r in refs:
             if r not in g:
                 raise ArchitectureError(f"supernet node '{n}' refers to a missing node '{r}'")
@@ -541,6 +542,11 @@ class Selection:
             text = n[6] + (', ["' + '", "'.join(ins) + '"]]' if ins else ", []]")
             h[n[0]] = sha(text.encode()).hexdigest()
         return h[live_out][:32]
+
+
+def _varg(d: dict, values: dict[str, Any]) -> Any:
+    v = eval_expr(d["expr"], values)
+    return round_int(v) if d.get("round") else v
 
 
 def _attrs(n: list) -> dict[str, Any]:
@@ -628,12 +634,12 @@ class _Op(_Step):
         if self.prim is None:
             raise ArchitectureError(f"supernet node '{key}' has unknown op {a['op']!r}")
         self.vnames = tuple(a.get("vargs", {}))
-        self.vdecs = tuple(a.get("vargs", {}).values())
+        self.vdecs = tuple(a.get("vargs", {}).values())  # a decision name, or {"expr": tree, "round": bool}
         self.cache: dict = {}
 
     def run(self, st: Selection) -> None:
         x = st.real[self.inp]
-        vals = tuple(st.values[d] for d in self.vdecs) if self.vdecs else ()
+        vals = tuple(st.values[d] if isinstance(d, str) else _varg(d, st.values) for d in self.vdecs) if self.vdecs else ()
         ck = (x[1], vals)
         c = self.cache.get(ck)
         if c is None:
@@ -802,7 +808,38 @@ class _Depth(_Step):
         st.real[self.key] = st.real[self.ends[depth]]
 
 
-_STEPS = {"input": _Input, "output": _Output, "op": _Op, "choice": _Choice, "pick": _Pick, "subset": _Subset,
+class _Cond(_Step):
+    __slots__ = ("expr", "blocks")
+
+    def __init__(self, ir, key):
+        super().__init__(ir, key)
+        self.expr = ir.graph.nodes[key]["expr"]
+        self.blocks: dict[bool, _Block] = {}
+
+    def branch(self, p: list) -> _Block:
+        return self.blocks.setdefault(bool(p[2]), _Block())
+
+    def run(self, st: Selection) -> None:
+        truth = bool(eval_expr(self.expr, st.values))
+        b = self.blocks.get(truth)
+        if b is not None:
+            b.run(st)
+        st.real[self.key] = truth
+
+
+class _Phi(_Step):
+    __slots__ = ("cond", "ends")
+
+    def __init__(self, ir, key):
+        super().__init__(ir, key)
+        a = ir.graph.nodes[key]
+        self.cond, self.ends = a["cond"], a["ends"]
+
+    def run(self, st: Selection) -> None:
+        st.real[self.key] = st.real[self.ends[0] if st.real[self.cond] else self.ends[1]]
+
+
+_STEPS = {"cond": _Cond, "phi": _Phi, "input": _Input, "output": _Output, "op": _Op, "choice": _Choice, "pick": _Pick, "subset": _Subset,
           "leaves": _Leaves, "merge": _Merge, "depth": _Depth}
 
 

@@ -101,6 +101,8 @@ def _literal(e: ast.Number) -> int | float:
 
 
 def _describe(v: Any) -> str:
+    if isinstance(v, DValue):
+        return f"the decision value '{v.text()}'"
     if isinstance(v, bool):
         return "a condition"
     if isinstance(v, int):
@@ -127,3 +129,80 @@ def _describe(v: Any) -> str:
         return "a list"
     return type(v).__name__
 
+
+
+# ------------------------------------------------------------ values that depend on decisions
+
+_OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+        "/": lambda a, b: a // b if isinstance(a, int) and isinstance(b, int) else a / b,
+        "%": lambda a, b: a % b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
+        "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+        "in": lambda a, b: a in b, "and": lambda a, b: a and b, "or": lambda a, b: a or b}
+
+
+def eval_expr(tree: Any, values: dict[str, Any]) -> Any:
+    """The value of a decision expression (``["d", name]``, ``["c", v]``, ``[op, a, b]``, ``["neg", a]``)."""
+    head = tree[0]
+    if head == "d":
+        return values[tree[1]]
+    if head == "c":
+        return tree[1]
+    if head == "neg":
+        return -eval_expr(tree[1], values)
+    if head == "not":
+        return not eval_expr(tree[1], values)
+    return _OPS[head](eval_expr(tree[1], values), eval_expr(tree[2], values))
+
+
+def expr_text(tree: Any) -> str:
+    head = tree[0]
+    if head == "d":
+        return tree[1]
+    if head == "c":
+        return repr(tree[1])
+    if head == "neg":
+        return f"-({expr_text(tree[1])})"
+    if head == "not":
+        return f"not ({expr_text(tree[1])})"
+    return f"({expr_text(tree[1])} {head} {expr_text(tree[2])})"
+
+
+def expr_decisions(tree: Any) -> list[str]:
+    if tree[0] == "d":
+        return [tree[1]]
+    if tree[0] == "c":
+        return []
+    return [d for t in tree[1:] for d in expr_decisions(t)]
+
+
+@dataclass(frozen=True)
+class DValue:
+    """A number that depends on decisions: ``width``, ``4 * width``, ``C * {0.5, 1.0}``.
+
+    ``value`` is what the reading follows (explore: the first option; realize: the genotype's;
+    supernet: the largest), ``expr`` how it is computed from the decisions (JSON-ready lists).
+    """
+
+    value: Any
+    expr: Any
+
+    @property
+    def decisions(self) -> list[str]:
+        return sorted(set(expr_decisions(self.expr)))
+
+    def text(self) -> str:
+        return expr_text(self.expr)
+
+    def __repr__(self) -> str:
+        return f"<{self.text()}>"
+
+
+def as_expr(v: Any) -> Any:
+    return v.expr if isinstance(v, DValue) else ["c", v]
+
+
+def round_int(v: Any) -> Any:
+    """How a computed argument becomes an integer: nearest, halves up (``C * 0.75`` with C = 10 gives 8)."""
+    if isinstance(v, float) and math.isfinite(v):
+        return int(math.floor(v + 0.5))
+    return v

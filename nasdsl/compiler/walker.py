@@ -16,7 +16,9 @@ hooks (as torch.fx's ``Interpreter`` calls one method per opcode):
 
 from __future__ import annotations
 
+import itertools
 import math
+import re
 import sys
 import weakref
 from dataclasses import dataclass
@@ -28,13 +30,15 @@ from .. import ast, primitives
 from ..decisions import Decision, Guard, HyperRange, InputChoice, OpChoice, ValueChoice
 from ..errors import NasError, Span, did_you_mean
 from .program import BUILTINS, Program
-from .values import (CellRef, Family, OpSet, Option, Scope, Tensor, TensorList, _describe, _join, _literal)
+from .values import (CellRef, DValue, Family, OpSet, Option, Scope, Tensor, TensorList, _describe, _join, _literal,
+                     as_expr, eval_expr, expr_decisions, expr_text, round_int)
 
 MAX_LOOP = 100_000
 MAX_STEPS = 1_000_000  # statements and loop rounds one evaluation may run
 MAX_INT = 10 ** 15
 MAX_OPSET_DEPTH = 50
-METRICS = ("params", "flops", "latency", "depth", "nodes")
+METRICS = ("params", "flops", "latency", "depth", "nodes", "edges")
+GENOTYPE_METRICS = ("edges", "count")  # computed from the decisions, no architecture needed
 MERGES = ("sum", "concat", "mul")
 
 
@@ -75,6 +79,32 @@ class PickSite:
 
 
 @dataclass
+class DecisionIf:
+    """An ``if`` whose condition depends on one decision: what ``emit_if`` reads."""
+
+    stmt: ast.If
+    cond: DValue
+    decision: str
+    guards: dict  # True / False -> the Guard under which that branch exists (None: never)
+    both: set  # the names both branches define
+
+
+def _assigned(stmts: Iterable[Any]) -> set[str]:
+    """The names a list of statements defines at its own level (and in its plain ifs and loops)."""
+    out: set[str] = set()
+    for st in stmts:
+        if isinstance(st, ast.Assign) and st.index is None:
+            out.add(st.target)
+        elif isinstance(st, ast.If):
+            out |= _assigned(st.then) & _assigned(st.orelse)
+    return out
+
+
+_OPS_CMP = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+            "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "in": lambda a, b: a in b}
+
+
+@dataclass
 class RepeatSite:
     """One ``repeat`` being walked (a depth choice when ``dname`` is set): what the repetition hooks read."""
 
@@ -105,6 +135,8 @@ class Walker:
         self.steps = 0  # statements and loop rounds run so far (bounded by MAX_STEPS)
         self.where: Span | None = None  # the statement or op being evaluated, for errors found deep inside
         self.template_nodes = 0
+        self._naming: str | None = None  # what a {a, b} met now is named after: an argument, or the statement
+        self._stmt_named = False
         self._next_suffix: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # graph -> {id: next '#n'}
 
     # ------------------------------------------------------------ entry
@@ -127,6 +159,8 @@ class Walker:
             else:
                 env[p.name] = self._value(p.default, Scope(name, env, "", None))
             self.params[p.name] = env[p.name]
+        # the network's parameters are seen by its cells, blocks and op sets too (theirs shadow them)
+        self._genv = {**self.params, **self._global_env_cached()}
         scope = Scope(prefix=name, env=env, node_prefix="", graph=self.begin_network(name))
         self._body(net.body, scope)
         if scope.returned is None:
@@ -162,7 +196,9 @@ class Walker:
         """The graph whose node ids a new node id must not collide with."""
         raise NotImplementedError
 
-    def emit_op(self, prim: primitives.Primitive, args: dict[str, Any], item: Any, x: Tensor, scope: Scope) -> Tensor:
+    def emit_op(self, prim: primitives.Primitive, args: dict[str, Any], item: Any, x: Tensor, scope: Scope,
+                sym: dict[str, DValue] | None = None) -> Tensor:
+        """A primitive on ``x`` with ``args`` bound; ``sym`` holds the arguments that depend on decisions."""
         raise NotImplementedError
 
     def emit_choice(self, ops: OpSet, item: Any, x: Tensor, scope: Scope, dname: str, dec: Decision) -> Tensor:
@@ -188,6 +224,10 @@ class Walker:
         raise NotImplementedError
 
     def emit_leaves(self, cands: list[Tensor], scope: Scope) -> TensorList:
+        raise NotImplementedError
+
+    def emit_if(self, site: "DecisionIf", scope: Scope) -> None:
+        """An ``if`` on a decision (see ``_decision_if``): walk the branch(es) and join them."""
         raise NotImplementedError
 
     def repeat_count(self, dname: str | None, lo: int, hi: int, depth: int) -> int:
@@ -250,6 +290,7 @@ class Walker:
                 idx = self._int(st.index, scope, "an index")
                 label = f"{st.target}[{idx}]"
             sub = scope.child(stmt=label, counters={})
+            self._naming, self._stmt_named = None, False
             value = self._expr(st.value, sub)
             if isinstance(value, Tensor):
                 value = Tensor(value.node, value.shape, label)
@@ -280,6 +321,9 @@ class Walker:
             scope.env.pop(st.var, None)
         elif isinstance(st, ast.If):
             cond = self._value(st.cond, scope)
+            if isinstance(cond, DValue):
+                self._decision_if(st, cond, scope)
+                return
             if not isinstance(cond, bool):
                 raise NasError(f"a condition must be true or false; got {cond!r}", st.cond.span)
             self._body(st.then if cond else st.orelse, scope)
@@ -300,13 +344,87 @@ class Walker:
         elif isinstance(st, ast.Where):
             if scope.node_prefix or scope.prefix != self.network_name:
                 raise NasError("'where' constraints belong in a network", st.span)
-            self.constraints.extend(self._constraint(st.cond))
+            self.constraints.extend(self._constraint(st.cond, scope))
         elif isinstance(st, ast.Hp):
             if scope.node_prefix or scope.prefix != self.network_name:
                 raise NasError("'hp' hyperparameters belong in a network", st.span)
             self._hp(st, scope)
         else:  # pragma: no cover - the grammar makes no other statement
             raise NasError("unknown statement", getattr(st, "span", None))
+
+    def _decision_if(self, st: ast.If, cond: DValue, scope: Scope) -> None:
+        """``if`` on a decision's value: each branch is a sub-space that exists only under some values.
+
+        The condition may test one decision; the decisions of a branch are guarded by the values
+        for which it is taken, so ``size()`` stays exact.  After the ``if``, the names both branches
+        define are defined (one tensor or the other, as the decision says).
+        """
+        names = cond.decisions
+        if len(names) != 1:
+            raise NasError(f"an 'if' on decisions tests one decision; this one tests {', '.join(names)}", st.cond.span)
+        d = self.decisions[names[0]]
+        allowed = list(d.values())
+        if scope.guard is not None and scope.guard.decision == d.name and scope.guard.op == "in":
+            allowed = [v for v in allowed if v in scope.guard.value]  # 'else if' on the same decision
+        elif d.guard != scope.guard:
+            raise NasError(f"an 'if' on '{d.name}' must stand where that decision is made (not inside an option, "
+                           "a repetition or another 'if' that it does not share)", st.cond.span)
+        if not isinstance(cond.value, bool):
+            raise NasError(f"a condition must be true or false; got {cond.value!r}", st.cond.span)
+        taken = {True: [], False: []}
+        for v in allowed:
+            r = eval_expr(cond.expr, {d.name: v})
+            if not isinstance(r, bool):
+                raise NasError(f"a condition must be true or false; '{cond.text()}' gives {r!r}", st.cond.span)
+            taken[r].append(v)
+        guards = {t: (Guard(d.name, "in", tuple(vs)) if vs else None) for t, vs in taken.items()}
+        both = _assigned(st.then) & _assigned(st.orelse)
+        self.emit_if(DecisionIf(st, cond, d.name, guards, both), scope)
+
+    def walk_branch(self, site: "DecisionIf", which: bool, scope: Scope) -> Scope:
+        """Walk one branch of an ``if`` on a decision in a scope of its own (its names stay inside)."""
+        env = dict(scope.env)
+        env["__locals__"] = set(scope.env.get("__locals__", set()))
+        inner = scope.child(env=env, guard=site.guards[which])
+        self._body(site.stmt.then if which else site.stmt.orelse, inner)
+        if inner.returned is not None:
+            raise NasError("a branch of an 'if' on a decision cannot return; define a name in both branches "
+                           "and return it after the 'if'", site.stmt.span)
+        return inner
+
+    def join_branches(self, site: "DecisionIf", scope: Scope, branches: dict[bool, Scope], pick) -> None:
+        """Bind, after an ``if`` on a decision, the names both (walked) branches define: ``pick(name, {True: v, False: w})``
+        gives the value (a reading's merge of two tensors); a name defined by one walked branch only stays inside."""
+        walked = [b for b in (True, False) if b in branches]
+        made: dict[tuple, Any] = {}
+        merge = pick
+
+        def pick(name: str, vals: dict) -> Any:  # one merge per pair of tensors (a name and the current one)
+            key = tuple(vals[b].node for b in (True, False))
+            if key not in made:
+                made[key] = merge(name, vals)
+            return made[key]
+        names = site.both if len(walked) == 2 else (
+            _assigned(site.stmt.then if walked[0] else site.stmt.orelse) if walked else set())
+        locs = scope.env.setdefault("__locals__", set())
+        for name in sorted(names):
+            vals = {b: branches[b].env.get(name) for b in walked}
+            if any(v is None for v in vals.values()):
+                continue
+            if all(isinstance(v, Tensor) for v in vals.values()):
+                value = vals[walked[0]] if len(walked) == 1 else pick(name, vals)
+            elif len({repr(v) for v in vals.values()}) == 1:
+                value = vals[walked[0]]
+            else:
+                raise NasError(f"'{name}' is a number that the two branches set differently; compute it from the "
+                               "decision instead (e.g. 'k = 2 * width')", site.stmt.span)
+            if name in locs:
+                raise NasError(f"duplicate name '{name}': it is already defined in this body", site.stmt.span)
+            locs.add(name)
+            scope.env[name] = value
+        currents = {b: branches[b].current for b in walked}
+        if currents and any(c is not scope.current for c in currents.values()):
+            scope.current = currents[walked[0]] if len(walked) == 1 else pick("", currents)
 
     def _bind(self, scope: Scope, st: ast.Assign, value: Any, label: str) -> None:
         locs = scope.env.setdefault("__locals__", set())
@@ -332,16 +450,45 @@ class Walker:
             raise NasError(f"duplicate name '{label}': it is already defined in this body", st.span)
         fam.members[idx] = value
 
-    def _constraint(self, cond: Any) -> list[dict[str, Any]]:
+    def _constraint(self, cond: Any, scope: Scope) -> list[dict[str, Any]]:
+        """``where`` conditions: ``METRIC OP BOUND`` joined by ``and``; the bound may use network parameters.
+
+        Metrics of the realized architecture: params, flops, latency (measured by an estimator),
+        depth, nodes; metrics of the genotype: ``edges`` (the inputs its input choices pick) and
+        ``count(OP)`` / ``count(OP, CELL)`` (its op decisions, of one cell, that chose OP).
+        """
         if isinstance(cond, ast.BoolOp) and cond.op == "and":
-            return self._constraint(cond.left) + self._constraint(cond.right)
-        if isinstance(cond, ast.Compare) and cond.op != "in" and isinstance(cond.left, ast.Name) and isinstance(cond.right, ast.Number):
-            metric = cond.left.id
-            if metric not in METRICS:
-                hint = did_you_mean(metric, METRICS)
-                raise NasError(f"unknown metric '{metric}' in constraint" + (f"; {hint}" if hint else f" (known: {', '.join(METRICS)})"), cond.left.span)
-            return [{"metric": metric, "op": cond.op, "value": _literal(cond.right), "text": str(cond), "where": str(cond.span)}]
+            return self._constraint(cond.left, scope) + self._constraint(cond.right, scope)
+        if isinstance(cond, ast.Compare) and cond.op != "in":
+            spec = self._metric(cond.left)
+            bound = self._value(cond.right, scope)
+            if isinstance(bound, DValue) or not isinstance(bound, (int, float)) or isinstance(bound, bool):
+                raise NasError("a constraint's bound is a number (a network parameter, or arithmetic on them)", cond.right.span)
+            return [{**spec, "op": cond.op, "value": bound, "text": str(cond), "where": str(cond.span)}]
         raise NasError("a constraint compares a metric with a number, e.g. 'where params < 5M'; join several with 'and'", cond.span)
+
+    def _metric(self, e: Any) -> dict[str, Any]:
+        if isinstance(e, ast.Name):
+            if e.id not in METRICS:
+                hint = did_you_mean(e.id, METRICS + ("count",))
+                raise NasError(f"unknown metric '{e.id}' in constraint" + (f"; {hint}" if hint else
+                               f" (known: {', '.join(METRICS)}, count(OP))"), e.span)
+            return {"metric": e.id}
+        if isinstance(e, ast.Call) and e.func == "count" and e.callee is None:
+            names = [a.value.id if a.name is None and isinstance(a.value, ast.Name) else None for a in e.args]
+            if not 1 <= len(names) <= 2 or None in names:
+                raise NasError("count(OP) or count(OP, CELL) counts the op decisions that chose OP "
+                               "(in CELL's decisions only)", e.span)
+            op, cell = names[0], (names[1] if len(names) > 1 else None)
+            if primitives.get(op) is None:
+                hint = did_you_mean(op, primitives.names())
+                raise NasError(f"count(...): unknown op '{op}'" + (f"; {hint}" if hint else ""), e.args[0].span)
+            if cell is not None and not isinstance(self.prog.defs.get(cell), ast.CellDef):
+                raise NasError(f"count(...): '{cell}' is not a cell, block or motif", e.args[1].span)
+            key = f"count({op})" if cell is None else f"count({op}, {cell})"
+            return {"metric": key, "count": op, "scope": cell}
+        raise NasError("a constraint starts with a metric: params, flops, latency, depth, nodes, edges or count(OP)",
+                       getattr(e, "span", None))
 
     def _hp(self, st: ast.Hp, scope: Scope) -> None:
         if st.name in self.hyper:
@@ -396,6 +543,10 @@ class Walker:
 
     def _int(self, e: Any, scope: Scope, what: str) -> int:
         v = self._value(e, scope)
+        if isinstance(v, DValue):
+            raise NasError(f"{what} must be fixed; it depends on the decision{'s' if len(v.decisions) > 1 else ''} "
+                           f"{', '.join(v.decisions)} (decisions can be op arguments; a depth choice is "
+                           f"'repeat {{2, 3}} {{...}}')", e.span)
         if not isinstance(v, int) or isinstance(v, bool):
             raise NasError(f"{what} must be an integer; got {_describe(v)}", e.span)
         return v
@@ -419,6 +570,19 @@ class Walker:
     def _arith(self, e: ast.BinOp, scope: Scope) -> Any:
         a = self._value(e.left, scope)
         b = self._value(e.right, scope)
+        if isinstance(a, DValue) or isinstance(b, DValue):  # arithmetic on decisions: keep how it is computed
+            for v, side in ((a, e.left), (b, e.right)):
+                w = v.value if isinstance(v, DValue) else v
+                if not isinstance(w, (int, float)) or isinstance(w, bool):
+                    raise NasError(f"'{e.op}' needs numbers; got {_describe(v)}", side.span)
+            if not isinstance(b, DValue) and e.op in "/%" and b == 0:
+                raise NasError("division by zero", e.span)
+            tree = [e.op, as_expr(a), as_expr(b)]
+            try:
+                value = self._arith_values(e, a, b)
+            except ZeroDivisionError:
+                raise NasError("division by zero (for one of the decision's values)", e.span) from None
+            return DValue(value, tree)
         for v, side in ((a, e.left), (b, e.right)):
             if not isinstance(v, (int, float)) or isinstance(v, bool):
                 raise NasError(f"'{e.op}' needs numbers; got {_describe(v)}", side.span)
@@ -440,6 +604,44 @@ class Walker:
             raise NasError("number is not finite", e.span)
         return r
 
+    def _arith_values(self, e: ast.BinOp, a: Any, b: Any) -> Any:
+        """The reading's value of ``a op b`` where one side depends on decisions (every option is checked)."""
+        x = a.value if isinstance(a, DValue) else a
+        y = b.value if isinstance(b, DValue) else b
+        tree = [e.op, as_expr(a), as_expr(b)]
+        self._check_all_values(tree, e.span)
+        return eval_expr([e.op, ["c", x], ["c", y]], {})
+
+    def _check_all_values(self, tree: Any, span: Span) -> None:
+        """A decision expression must give a finite number, not too large, for every option of its decisions."""
+        names = sorted(set(expr_decisions(tree)))
+        doms = [list(self.decisions[n].values()) if n in self.decisions and self.decisions[n].size() else [] for n in names]
+        if not names or any(not d for d in doms) or math.prod(len(d) for d in doms) > 4096:
+            return
+        for combo in itertools.product(*doms):
+            try:
+                r = eval_expr(tree, dict(zip(names, combo)))
+            except ZeroDivisionError:
+                raise NasError(f"division by zero when {', '.join(f'{n} = {v!r}' for n, v in zip(names, combo))}", span) from None
+            if isinstance(r, bool) or not isinstance(r, (int, float)):
+                raise NasError(f"'{expr_text(tree)}' is not a number", span)
+            if (isinstance(r, int) and abs(r) > MAX_INT) or (isinstance(r, float) and not math.isfinite(r)):
+                raise NasError(f"number too large when {', '.join(f'{n} = {v!r}' for n, v in zip(names, combo))}", span)
+
+    def _value_decision(self, e: ast.ValueSet, scope: Scope) -> DValue:
+        """``{a, b}`` where a number is expected: a decision, named after its statement (``net.width``) or
+        after the argument it stands in (``net.x.channels``); its value is a :class:`DValue`."""
+        vals = self._set_values(e, scope)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+            raise NasError("a value choice used as a number holds numbers", e.span)
+        if self._naming is None and not self._stmt_named and scope.stmt:
+            dname = _join(scope.prefix, scope.stmt)
+            self._stmt_named = True
+        else:
+            dname = self._name(scope, self._naming or "value")
+        dec = self.register(ValueChoice(dname, str(e.span), scope.guard, options=tuple(vals)), e.span)
+        return DValue(self.decided(dname, dec), ["d", dname])
+
     # ------------------------------------------------------------ expressions
     def _expr(self, e: Any, scope: Scope, want_value: bool = False) -> Any:
         if isinstance(e, ast.Number):
@@ -450,17 +652,25 @@ class Walker:
             return self._arith(e, scope)
         if isinstance(e, ast.Neg):
             v = self._value(e.operand, scope)
+            if isinstance(v, DValue) and isinstance(v.value, (int, float)) and not isinstance(v.value, bool):
+                return DValue(-v.value, ["neg", v.expr])
             if not isinstance(v, (int, float)) or isinstance(v, bool):
                 raise NasError(f"'-' needs a number; got {_describe(v)}", e.span)
             return -v
         if isinstance(e, ast.Not):
             v = self._value(e.operand, scope)
+            if isinstance(v, DValue) and isinstance(v.value, bool):
+                return DValue(not v.value, ["not", v.expr])
             if not isinstance(v, bool):
                 raise NasError("'not' needs a condition", e.span)
             return not v
         if isinstance(e, ast.BoolOp):
             a = self._value(e.left, scope)
             b = self._value(e.right, scope)
+            if (isinstance(a, DValue) or isinstance(b, DValue)) and all(
+                    isinstance(v.value if isinstance(v, DValue) else v, bool) for v in (a, b)):
+                x, y = (v.value if isinstance(v, DValue) else v for v in (a, b))
+                return DValue((x and y) if e.op == "and" else (x or y), [e.op, as_expr(a), as_expr(b)])
             if not isinstance(a, bool) or not isinstance(b, bool):
                 raise NasError(f"'{e.op}' joins conditions", e.span)
             return (a and b) if e.op == "and" else (a or b)
@@ -469,7 +679,7 @@ class Walker:
         if isinstance(e, ast.ListExpr):
             return [self._expr(i, scope, want_value) for i in e.items]
         if isinstance(e, ast.ValueSet):
-            raise NasError("a value choice {...} can only be an argument of an op or a repeat count", e.span)
+            return self._value_decision(e, scope)
         if want_value:
             if isinstance(e, ast.Name):
                 return self._lookup(e, scope)
@@ -482,6 +692,13 @@ class Walker:
     def _compare(self, e: ast.Compare, scope: Scope) -> bool:
         a = self._value(e.left, scope)
         b = self._value(e.right, scope)
+        if isinstance(a, DValue) or isinstance(b, DValue):  # a condition on decisions
+            x, y = (v.value if isinstance(v, DValue) else v for v in (a, b))
+            if e.op == "in" and not isinstance(y, list):
+                raise NasError("'in' needs a list on its right", e.right.span)
+            if e.op != "in" and not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (x, y)):
+                raise NasError(f"'{e.op}' compares numbers", e.span)
+            return DValue(_OPS_CMP[e.op](x, y), [e.op, as_expr(a), as_expr(b)])
         if e.op == "in":
             if not isinstance(b, list):
                 raise NasError("'in' needs a list on its right", e.right.span)
@@ -553,7 +770,7 @@ class Walker:
         """The head of a chain: a tensor, or an op applied to the current tensor."""
         if isinstance(e, ast.Name):
             v = self._lookup(e, scope)
-            if isinstance(v, (Tensor, int, float, str, list, TensorList)):
+            if isinstance(v, (Tensor, int, float, str, list, TensorList, DValue)):
                 return v
             return self._apply(e, self._current(scope, e.span), scope)
         if isinstance(e, ast.Index):
@@ -568,7 +785,7 @@ class Walker:
                 return self._merge(e, scope)
             if e.func == "cells":
                 return self._cells(e, scope)
-            target = scope.env.get(e.func)
+            target = self._callee(e, scope) if e.callee is not None else scope.env.get(e.func)
             if isinstance(target, CellRef):
                 params = target.defn.params
                 if len(e.args) == len(params):
@@ -659,7 +876,7 @@ class Walker:
                 raise NasError(f"{item.func}(...) merges tensors; it cannot follow '->'", item.span)
             if item.func == "cells":
                 raise NasError("cells(...) starts from the current tensor; it cannot follow '->'", item.span)
-            target = self._lookup(ast.Name(item.func, item.span), scope)
+            target = self._callee(item, scope) if item.callee is not None else self._lookup(ast.Name(item.func, item.span), scope)
             pos, kw = [], {}
             for a in item.args:
                 if a.name is None:
@@ -684,16 +901,14 @@ class Walker:
                 raise NasError(f"op set '{v.name}' takes keyword arguments (like channels=, stride=), "
                                "given to every op that has them", item.span)
             takes = set()
-            for o in ops.options:
-                head = o.expr.func if isinstance(o.expr, ast.Call) else o.expr.id if isinstance(o.expr, ast.Name) else None
-                target = (o.env[head] if head in o.env else primitives.get(head)) if head else None
-                if isinstance(target, primitives.Primitive):  # only primitives receive the set's arguments
+            for o in ops.options:  # only primitives receive the set's arguments, alone or on a path
+                for _, target in self._path_prims(o):
                     takes.update(target.param_names())
             for k, a in kw.items():
                 if k not in takes:
                     raise NasError(f"no op of op set '{v.name}' has an argument '{k}'"
                                    f" (they take: {', '.join(sorted(takes)) or 'none'})", a.span)
-            ops.applied = ((), {k: self._value(a.value, scope) for k, a in kw.items()})
+            ops.applied = ((), {k: self._arg_value(a.value, scope, k, a) for k, a in kw.items()})
             return self._choose(ops, item, x, scope)
         if isinstance(v, Family) and v.members and all(isinstance(m, CellRef) for m in v.members.values()):
             ops = self._opset(ast.Name(v.name, item.span), scope)
@@ -718,22 +933,42 @@ class Walker:
             vals = self._set_values(e, scope)
             dname = self._name(scope, name or "value")
             dec = self.register(ValueChoice(dname, str(e.span), scope.guard, options=tuple(vals)), e.span)
-            return self.decided(dname, dec)
-        v = self._value(e, scope)
+            v = self.decided(dname, dec)
+            if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals):
+                return DValue(v, ["d", dname])
+            return v
+        naming, self._naming = self._naming, name or "value"
+        try:
+            v = self._value(e, scope)
+        finally:
+            self._naming = naming
         if isinstance(v, (Tensor, TensorList)):
             raise NasError("an op's arguments are numbers, not tensors", e.span)
         return v
 
+    def _callee(self, e: ast.Call, scope: Scope) -> Any:
+        """What ``m[1](...)`` or ``c as c2(...)`` calls: a motif member, a copy of a cell."""
+        if isinstance(e.callee, ast.Index):
+            return self._index(e.callee, scope)
+        return self._alias(e.callee, scope)
+
     @staticmethod
-    def _bad_arg_span(prim: primitives.Primitive, pos: tuple, kw: dict, item: Any) -> Span:
+    def _bad_arg_span(prim: primitives.Primitive, pos: tuple, kw: dict, item: Any, message: str = "") -> Span:
         """Where an argument that ``primitives.bind`` refused was written: an unknown keyword, the
-        first argument too many, or else the whole call."""
+        first argument too many, the argument whose value is wrong, or else the whole call."""
         names = prim.param_names()
         unknown = [a for k, a in kw.items() if k not in names]
         if unknown:
             return unknown[0].span
         if len(pos) > len(names):
             return pos[len(names)].span
+        m = re.search(r"argument '(\w+)'", message)
+        if m:
+            name = m.group(1)
+            if name in kw:
+                return kw[name].span
+            if name in names and names.index(name) < len(pos):
+                return pos[names.index(name)].span
         return item.span
 
     def _prim(self, prim: primitives.Primitive, item: Any, x: Tensor, scope: Scope, pos: tuple, kw: dict,
@@ -745,15 +980,32 @@ class Walker:
                     raise NasError(f"argument '{k}' of op '{prim.name}' given twice", item.span)
                 if k in prim.param_names():
                     k_vals[k] = v
+        names = prim.param_names()
+        sym: dict[str, DValue] = {}
+        p_vals = [self._concrete(prim, names[i] if i < len(names) else None, v, sym) for i, v in enumerate(p_vals)]
+        k_vals = {k: self._concrete(prim, k, v, sym) for k, v in k_vals.items()}
         try:
             args = primitives.bind(prim, p_vals, k_vals)
         except ValueError as err:
-            raise NasError(str(err), self._bad_arg_span(prim, pos, kw, item)) from None
+            raise NasError(str(err), self._bad_arg_span(prim, pos, kw, item, str(err))) from None
         names = prim.param_names()
         explicit = "stride" in k_vals or ("stride" in names and len(p_vals) > names.index("stride"))
         if "stride" in names and not explicit and x.node in scope.reduce_inputs:
             args["stride"] = 2  # an op on a reduction cell's input
-        return self.emit_op(prim, args, item, x, scope)
+        return self.emit_op(prim, args, item, x, scope, sym)
+
+    @staticmethod
+    def _concrete(prim: primitives.Primitive, name: str | None, v: Any, sym: dict) -> Any:
+        """An argument's value for this reading; one that depends on decisions is remembered in ``sym``
+        and, where the op takes an integer, rounded to the nearest (halves up)."""
+        if not isinstance(v, DValue):
+            return v
+        if name is not None:
+            sym[name] = v
+        default = dict(prim.params).get(name, None) if name is not None else None
+        takes_int = default is primitives.REQUIRED or default == primitives.SAME or (
+            isinstance(default, int) and not isinstance(default, bool))
+        return round_int(v.value) if takes_int else v.value
 
     # ------------------------------------------------------------ op sets and choices
     def _opset(self, e: Any, scope: Scope) -> OpSet:
@@ -850,6 +1102,18 @@ class Walker:
         return scope.child(prefix=f"{dname}[{i}]", stmt="", counters={}, guard=Guard(dname, "==", o.text),
                            node_prefix=_join(scope.node_prefix, scope.stmt), graph=graph if graph is not None else scope.graph)
 
+    @staticmethod
+    def _path_prims(o: Option) -> list[tuple[Any, primitives.Primitive]]:
+        """The primitives an option applies by name: itself, or each op of a path ``a -> b(args)``."""
+        items = o.expr.items if isinstance(o.expr, ast.Chain) else (o.expr,)
+        out = []
+        for it in items:
+            head = it.func if isinstance(it, ast.Call) and it.callee is None else it.id if isinstance(it, ast.Name) else None
+            target = (o.env[head] if head in o.env else primitives.get(head)) if head else None
+            if isinstance(target, primitives.Primitive):
+                out.append((it, target))
+        return out
+
     def _option(self, o: Option, ops: OpSet, item: Any, x: Tensor, scope: Scope) -> Tensor:
         if isinstance(o.expr, CellRef):
             return self._call_cell(o.expr, [x], ast.Call(o.text, (), getattr(item, "span", ops.span)), scope)
@@ -866,7 +1130,26 @@ class Walker:
                 pos = tuple(a for a in e.args if a.name is None)
                 kw = {a.name: a for a in e.args if a.name is not None}
                 return self._prim(v, e, x, env_scope, pos, kw, ops.applied)
+        if isinstance(e, ast.Chain) and ops.applied:
+            return self._path_with_args(o, e, x, env_scope, ops.applied)
         return self._apply(e, x, env_scope)
+
+    def _path_with_args(self, o: Option, e: ast.Chain, x: Tensor, scope: Scope, applied: tuple) -> Tensor:
+        """A path option of an op set called with arguments: every op of the path that takes an argument
+        gets it, except ``stride``, which only the first op taking a stride gets (a path downsamples once)."""
+        prims = dict((id(it), p) for it, p in self._path_prims(o))
+        given = dict(applied[1])
+        for it in e.items:
+            prim = prims.get(id(it))
+            if prim is None:
+                x = self._apply(it, x, scope)
+                continue
+            pos = tuple(a for a in it.args if a.name is None) if isinstance(it, ast.Call) else ()
+            kw = {a.name: a for a in it.args if a.name is not None} if isinstance(it, ast.Call) else {}
+            x = self._prim(prim, it, x, scope, pos, kw, ((), given))
+            if "stride" in given and "stride" in prim.param_names():
+                given.pop("stride")
+        return x
 
     # ------------------------------------------------------------ cells
     def _call_cell(self, ref: CellRef, pre: list[Tensor], call: ast.Call, scope: Scope, reduction: bool = False) -> Tensor:

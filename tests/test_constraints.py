@@ -1,0 +1,97 @@
+"""``where`` constraints that say what papers say: edges, op counts, bounds from parameters, feasible counts."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from nasdsl import Space
+from nasdsl.constraints import count_feasible, genotype_metrics
+from nasdsl.errors import NasdslError, NasError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_nasbench101_feasible_count_over_the_raw_encoding_is_exact() -> None:
+    space = Space.from_file(ROOT / "spaces" / "nasbench101.nas")
+    assert space.size() == 2 ** 21 * 3 ** 5
+    f = count_feasible(space)
+    assert f.exact and f.count == sum(math.comb(21, j) for j in range(10)) * 3 ** 5 == 169_093_980
+    # the bound is a network parameter: -p max_edges=21 keeps every genotype
+    assert count_feasible(Space.from_file(ROOT / "spaces" / "nasbench101.nas", params={"max_edges": 21})).count == space.size()
+
+
+def test_edges_counts_the_inputs_the_input_choices_pick() -> None:
+    space = Space.from_file(ROOT / "spaces" / "nasbench101.nas")
+    values = dict(space.default().values)
+    for d in space.decisions.values():
+        if d.kind == "inputs":
+            values[d.name] = list(d.candidates)  # every edge of the matrix
+    assert genotype_metrics(space, values) == {"edges": 21.0}
+    values = {k: ([] if space.decisions[k].kind == "inputs" else v) for k, v in values.items()}
+    assert genotype_metrics(space, values) == {"edges": 0.0}
+
+
+DARTS_SKIPS = """
+import "darts.nas"
+network limited(C = 8, layers = 5, classes = 10, skips = 2) {
+    input [3, 32, 32]
+    where count(skip_connect, darts_cell) <= skips
+    stem = conv_3x3(3 * C) -> batchnorm
+    body = cells(layers, channels = C, normal = darts_cell, reduce = darts_cell as reduce_cell,
+                 reduce_at = [layers / 3, 2 * layers / 3])
+    return global_avg_pool -> linear(classes)
+}
+"""
+
+
+def test_count_of_an_op_scoped_to_a_cell() -> None:
+    space = Space.from_text(DARTS_SKIPS, file=str(ROOT / "spaces" / "limited.nas"))
+    per_cell = 180 * 7 ** 8  # input choices x 8 op decisions of a DARTS cell
+    normal_ok = 180 * sum(math.comb(8, j) * 6 ** (8 - j) for j in range(3))
+    f = count_feasible(space)
+    assert f.exact and space.size() == per_cell ** 2
+    assert f.count == normal_ok * per_cell  # only the normal cell's skips are limited
+    g = dict(space.default().values)
+    for i, name in enumerate(n for n in g if n.startswith("darts_cell.") and ".op" in n):
+        g[name] = "skip_connect" if i < 3 else "sep_conv_3x3"
+    assert genotype_metrics(space, space.validate(g).values) == {"count(skip_connect, darts_cell)": 3.0}
+
+
+def test_architecture_metrics_are_counted_by_enumeration_or_estimated() -> None:
+    text = """
+ops o = [none, skip_connect, nor_conv_3x3, avg_pool_3x3]
+cell c(x) { return dag(nodes = 3, edge = o) }
+network n(C = 4) {
+    input [3, 8, 8]
+    where nodes <= 5
+    a = conv_3x3(C) -> c
+    return global_avg_pool -> linear(2)
+}
+"""
+    space = Space.from_text(text, file="n.nas")
+    f = count_feasible(space)
+    want = sum(1 for g in space.enumerate() if len(space.realize(g).ops()) <= 5)
+    assert f.exact and f.count == want and 0 < want < space.size()
+    est = count_feasible(space, exact_limit=10, samples=400, seed=1)
+    assert not est.exact and est.low <= want <= est.high and est.samples == 400
+    assert "estimate from 400 samples" in est.describe()
+    assert sum(est.reasons.values()) > 0 and "nodes <= 5" in est.reasons
+
+
+def test_latency_cannot_be_counted_and_bad_metrics_are_located() -> None:
+    text = "network n() {\n    input [3, 8, 8]\n    where latency < 5\n    x = one of [relu, batchnorm]\n    return global_avg_pool -> linear(2)\n}\n"
+    with pytest.raises(NasdslError, match="'latency' is measured by an estimator"):
+        count_feasible(Space.from_text(text, file="l.nas"))
+    bad = text.replace("latency < 5", "count(skip_conect) <= 2")
+    with pytest.raises(NasError) as info:
+        Space.from_text(bad, file="b.nas")
+    assert "b.nas:3:17" in str(info.value) and "did you mean 'skip_connect'" in str(info.value)
+    cell = text.replace("latency < 5", "count(relu, nowhere) <= 2")
+    with pytest.raises(NasError, match="'nowhere' is not a cell"):
+        Space.from_text(cell, file="c.nas")
+    edge = text.replace("latency < 5", "edgs <= 2")
+    with pytest.raises(NasError, match="did you mean 'edges'"):
+        Space.from_text(edge, file="e.nas")
