@@ -121,12 +121,7 @@ class Architecture:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Architecture":
-        if not isinstance(d, dict) or d.get("format") != "nasdsl.architecture/1":
-            raise ArchitectureError("not a nasdsl architecture (missing format 'nasdsl.architecture/1')")
-        try:
-            g = nx.node_link_graph(d["graph"], directed=True, multigraph=False, edges="edges")
-        except (KeyError, TypeError, nx.NetworkXError) as e:
-            raise ArchitectureError(f"bad architecture graph: {e}") from None
+        g = read_graph(d, "nasdsl.architecture/1", "architecture")
         for _, a in g.nodes(data=True):
             if "shape" in a:
                 a["shape"] = list(a["shape"])
@@ -137,10 +132,7 @@ class Architecture:
 
     @classmethod
     def from_json(cls, text: str) -> "Architecture":
-        try:
-            return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError as e:
-            raise ArchitectureError(f"architecture is not valid JSON: {e}") from None
+        return cls.from_dict(read_json(text, "architecture"))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Architecture):
@@ -175,6 +167,23 @@ class Architecture:
             label = [a["kind"], a.get("base") or a.get("op"), sorted((a.get("args") or {}).items()), list(a["shape"]), ins]
             h[n] = hashlib.sha256(json.dumps(label, default=str).encode()).hexdigest()
         return h[out][:32]
+
+
+def read_graph(d: Any, fmt: str, what: str) -> nx.DiGraph:
+    """The graph of a saved IR (``{"format": fmt, "graph": node-link data}``), or an ArchitectureError."""
+    if not isinstance(d, dict) or d.get("format") != fmt:
+        raise ArchitectureError(f"not a nasdsl {what} (missing format '{fmt}')")
+    try:
+        return nx.DiGraph(nx.node_link_graph(d["graph"], directed=True, multigraph=False, edges="edges"))
+    except (KeyError, TypeError, nx.NetworkXError) as e:
+        raise ArchitectureError(f"bad {what} graph: {e}") from None
+
+
+def read_json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ArchitectureError(f"{what} is not valid JSON: {e}") from None
 
 
 def lint(arch: Architecture) -> None:

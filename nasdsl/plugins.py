@@ -2,7 +2,9 @@
 
 Plugins load lazily, once, from the ``nasdsl`` entry-point group (built-ins and
 third-party packages alike); ``NASDSL_DISABLE_PLUGINS=a,b`` blocks plugins by
-name; ``check_pending()`` catches a misspelt hook.
+name; ``check_pending()`` catches a misspelt hook.  ``primitives`` holds the ops
+plugins declare to the language (``register_primitives``); ``nasdsl.primitives``
+reads it the first time a name outside the core vocabulary is looked up.
 """
 
 from __future__ import annotations
@@ -105,13 +107,80 @@ class OpRegistry(Registry[Callable[..., Any]]):
         return sorted(k[len(prefix):] for k in self._fill() if k.startswith(prefix))
 
 
+class PrimitiveRegistry(Registry[Any]):
+    """Ops the plugins declare to the language (``register_primitives``): name -> ``primitives.Primitive``.
+
+    The callback is ``register(name, params=(), rule=None, *, shape=None, doc="", aliases=None)``
+    (see :func:`nasdsl.primitives.make`).  A name the core vocabulary or another plugin (or alias)
+    already has is an error naming both.
+    """
+
+    def __init__(self, kind: str, hook: str):
+        super().__init__(kind, hook)
+        self._partial: dict[str, Entry[Any]] | None = None
+        self._table: dict[str, Any] | None = None
+
+    def _fill(self) -> dict[str, Entry[Any]]:
+        if self._entries is not None:
+            return self._entries
+        if self._partial is not None:  # a plugin looked an op up while declaring its own: what is known so far
+            return self._partial
+        from . import primitives as prims
+
+        entries: dict[str, Entry[Any]] = {}
+        self._partial = entries
+        try:
+            pm = plugin_manager()
+            core = prims.core_primitives()
+            for impl in pm.hook.register_primitives.get_hookimpls():
+                plugin = pm.get_name(impl.plugin) or repr(impl.plugin)
+
+                def register(name: str, params: Any = (), rule: str | None = None, *, shape: Any = None,
+                             doc: str = "", aliases: Any = None, _plugin: str = plugin) -> None:
+                    try:
+                        made = prims.make(name, params, rule, shape=shape, doc=doc, aliases=aliases, origin=_plugin)
+                    except ValueError as e:
+                        raise PluginError(f"plugin {_plugin} declares a bad primitive: {e}") from None
+                    for prim in made:
+                        if prim.name in core:
+                            raise PluginError(f"primitive '{prim.name}' is declared twice (by {prims.CORE}, the core "
+                                              f"vocabulary, and by {_plugin})")
+                        if prim.name in entries:
+                            raise PluginError(f"primitive '{prim.name}' is declared twice "
+                                              f"(by {entries[prim.name].plugin} and by {_plugin})")
+                    for prim in made:
+                        entries[prim.name] = Entry(prim.name, prim, _plugin)
+
+                impl.function(register=register)
+            self._entries = entries
+        finally:
+            self._partial = None
+        return self._entries
+
+    def table(self) -> dict[str, Any]:
+        """Name -> Primitive for every op the plugins declare (aliases included); do not modify it."""
+        if self._table is None or self._entries is None:
+            entries = self._fill()
+            table = {name: e.obj for name, e in entries.items()}
+            if entries is not self._entries:  # still filling: do not keep a partial answer
+                return table
+            self._table = table
+        return self._table
+
+    def reset(self) -> None:
+        super().reset()
+        self._partial = None
+        self._table = None
+
+
 strategies: Registry[type] = Registry("strategy", "register_strategies")
 estimators: Registry[type] = Registry("estimator", "register_estimators")
 backends: Registry[type] = Registry("backend", "register_backends")
 ops = OpRegistry("op", "register_ops")
 datasets: Registry[Callable[..., Any]] = Registry("dataset", "register_datasets")
 executors: Registry[type] = Registry("executor", "register_executors")
-REGISTRIES = (strategies, estimators, backends, ops, datasets, executors)
+primitives = PrimitiveRegistry("primitive", "register_primitives")
+REGISTRIES = (strategies, estimators, backends, ops, datasets, executors, primitives)
 
 _pm: pluggy.PluginManager | None = None
 

@@ -31,7 +31,12 @@ from .space import Space
 
 @contextlib.contextmanager
 def registered(*objs: Any, name: str | None = None) -> Iterator[Any]:
-    """Register plugin objects for the duration of a ``with`` block; unregister in ``finally``."""
+    """Register plugin objects for the duration of a ``with`` block; unregister in ``finally``.
+
+    Every registry is refilled on next use, the language's vocabulary included: ops a plugin
+    declares with ``register_primitives`` can be used in ``Space.from_text`` inside the block
+    and are unknown again after it.
+    """
     pm = plugins.plugin_manager()
     names = []
     try:

@@ -250,3 +250,29 @@ def test_if_on_a_decision_in_the_supernet_and_its_errors() -> None:
     num = "network n() {\n    input [3, 8, 8]\n    a = {1, 2}\n    if a == 1 {\n        k = 3\n    } else {\n        k = 5\n    }\n    return global_avg_pool -> linear(2)\n}\n"
     with pytest.raises(NasError, match="'k' is a number that the two branches set differently"):
         Space.from_text(num, file="num.nas")
+
+
+def test_autoformer_space_samples_build_and_train_a_step_on_sequences() -> None:
+    """The AutoFormer-style reference space: coupled widths (hidden = ratio x embed) on [tokens, dim] data."""
+    import torch
+
+    from nasdsl.datasets import load_dataset
+    from nasdsl.plugins import get_backend
+
+    from pathlib import Path
+
+    data = load_dataset("mnist1d-seq", num_samples=300)
+    space = Space.from_file(Path(__file__).resolve().parent.parent / "spaces" / "autoformer.nas", params={"W": 4})
+    backend = get_backend("torch")()
+    rng = random.Random(2)
+    for _ in range(3):
+        g = space.sample(rng)
+        arch = both(space, g)
+        E = g.values["autoformer.embed"]
+        hidden = [a["args"]["hidden"] for a in arch.graph.nodes.values() if a.get("op") == "mlp"]
+        ratios = [g.values[f"autoformer.body[{i}].ratio"] for i in range(g.values["autoformer.body.depth"])]
+        assert hidden == [int(E * r + 0.5) for r in ratios]
+        torch.manual_seed(0)
+        result = backend.train(arch, data, {"epochs": 1, "max_steps": 2, "optimizer": "adam", "lr": 1e-3,
+                                            "batch_size": 32, "seed": 0})
+        assert result.metrics["params"] > 0 and result.metrics["train_loss"] == result.metrics["train_loss"]

@@ -3,6 +3,7 @@
 Throwaway plugins are registered with ``nasdsl.testing.registered`` (``pm.register`` and
 ``pm.unregister`` in ``finally``); plugins that must go through the entry-point path are
 real distributions: a ``*.dist-info`` folder put on ``sys.path``, or ``tests/thirdparty_plugin``
+(a strategy) and ``tests/thirdparty_ops`` (an op for the language and the torch backend)
 pip-installed into the current environment and uninstalled afterwards.
 """
 
@@ -31,6 +32,7 @@ from nasdsl.testing import registered
 
 ROOT = Path(__file__).resolve().parent.parent
 THIRDPARTY = Path(__file__).resolve().parent / "thirdparty_plugin"
+THIRDPARTY_OPS = Path(__file__).resolve().parent / "thirdparty_ops"
 
 BUILTIN_PLUGINS = {  # entry-point name -> module, as pyproject.toml lists them
     "torch": "nasdsl_plugins.torch_backend",
@@ -45,7 +47,7 @@ BUILTIN_HOOKS = {
     "datasets": ["register_datasets"],
     "strategies": ["register_strategies"],
     "estimators": ["register_estimators"],
-    "nasbench_graph": ["register_estimators"],
+    "nasbench_graph": ["register_estimators", "register_primitives"],
     "executors": ["register_executors"],
 }
 
@@ -110,6 +112,31 @@ def test_hook_registers_next_to_the_builtins(hook, registry, get, builtins):
     assert builtins <= set(registry.names())
     with pytest.raises(PluginError, match=f"unknown .*'{name}'"):
         get(name)
+
+
+def test_register_primitives_declares_ops_next_to_the_builtins():
+    """The hook's callback takes a declaration, not an object: the op joins the language's vocabulary."""
+    from nasdsl import Space, primitives
+
+    class Declares:
+        @hookimpl
+        def register_primitives(self, register):
+            register("throwaway_op", params=(("width", primitives.SAME),), rule="mlp", doc="a throwaway")
+
+    gnn = {"gat", "gcn", "gin", "cheb", "sage", "arma", "graph", "fc"}
+    with registered(Declares(), name="test-throwaway"):
+        assert {"throwaway_op"} | gnn <= set(plugins.primitives.names())
+        assert plugins.primitives.entry("throwaway_op").plugin == "test-throwaway"
+        for op in gnn:  # the built-in declarations come from the NAS-Bench-Graph entry-point plugin
+            assert plugins.primitives.entry(op).plugin == "nasbench_graph"
+        prim = primitives.get("throwaway_op")
+        assert plugins.primitives.get("throwaway_op") is prim and prim.param_names() == ["width"]
+        space = Space.from_text("network n() {\n    input [6]\n    x = throwaway_op\n    return linear(2)\n}\n", "t.nas")
+        assert space.realize(space.sample(0)).output_shape == (2,)
+    assert "throwaway_op" not in plugins.primitives.names() and primitives.get("throwaway_op") is None
+    assert gnn <= set(plugins.primitives.names())
+    with pytest.raises(PluginError, match="unknown primitive 'throwaway_op'; available: arma, cheb, fc, gat, gcn"):
+        plugins.primitives.get("throwaway_op")
 
 
 def test_ops_are_per_backend():
@@ -341,9 +368,12 @@ def test_every_hook_is_a_spec_and_documented():
     assert nasdsl.hookimpl is hookspecs.hookimpl
     for hook in hookspecs.HOOKS:
         fn = getattr(hookspecs, hook)
-        assert (fn.__doc__ or "").strip(), f"hook {hook} has no docstring"
+        doc = (fn.__doc__ or "").strip()
+        assert doc, f"hook {hook} has no docstring"
+        assert doc.startswith("Runs when"), f"hook {hook}'s docstring does not say when it runs"
+        assert "register(" in doc, f"hook {hook}'s docstring shows no register(...) example"
         assert "register" in inspect.signature(fn).parameters, f"hook {hook} takes no register callback"
-        assert hook in readme, f"hook {hook} is not documented in README.md"
+        assert f"`{hook}`" in readme, f"hook {hook} is not documented in README.md"
 
 
 def test_readme_lists_every_builtin_strategy_option_with_its_default():
@@ -504,3 +534,96 @@ def test_thirdparty_package_installs_and_runs(tmp_path):
         plugins.reset()
     assert _pip("show", dist).returncode != 0, f"{dist} is still installed"
     assert "greedy" not in plugins.strategies.names()
+
+
+# ---------------------------------------------------------------------------- the third-party op package
+SEQ_WITH_GELU2 = """
+network n(classes = 3) {
+    input [8, 5]
+    x = tokens(6) -> gelu2
+    return token_pool -> linear(classes)
+}
+"""
+
+
+def test_thirdparty_op_package_adds_an_op_to_the_language(tmp_path):
+    """pip-install tests/thirdparty_ops: ``gelu2`` (declared with register_primitives, implemented with
+    register_ops) compiles in a .nas text, builds with the torch backend and runs; uninstalled, it is unknown."""
+    torch = pytest.importorskip("torch")
+    from nasdsl import NasError, Space, primitives
+
+    dist = "nasdsl-gelu2"
+    version = re.search(r'^version = "([^"]+)"', (THIRDPARTY_OPS / "pyproject.toml").read_text(), re.M).group(1)
+    if _pip("show", dist).returncode == 0:
+        pytest.skip(f"{dist} is installed already (another run of this test?); not touching it")
+    with pytest.raises(NasError, match="unknown op or name 'gelu2'"):
+        Space.from_text(SEQ_WITH_GELU2, "before.nas")
+    src = tmp_path / "src"
+    shutil.copytree(THIRDPARTY_OPS, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    backend_here = importlib.util.find_spec("setuptools") is not None
+    flags = ["--no-deps", "--no-build-isolation"] if backend_here else ["--no-deps"]
+    installed = False
+    try:
+        proc = _pip("install", *flags, str(src))
+        installed = True  # uninstall even after a half-finished install
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert importlib.metadata.version(dist) == version
+        importlib.invalidate_caches()
+        for m in [m for m in sys.modules if m.startswith("nasdsl_gelu2")]:
+            del sys.modules[m]
+        plugins.reset()
+
+        prim = primitives.get("gelu2")
+        assert prim is not None and prim.origin == "gelu2" and prim.rule == "keep" and prim.param_names() == []
+        assert "gelu2" in primitives.names() and "gelu2" in plugins.ops.names("torch")
+        assert Path(sys.modules["nasdsl_gelu2"].__file__).resolve().parent != THIRDPARTY_OPS / "nasdsl_gelu2"
+
+        space = Space.from_text(SEQ_WITH_GELU2, "gelu2.nas")
+        arch = space.realize(space.sample(0))
+        node = next(a for _, a in arch.graph.nodes(data=True) if a.get("op") == "gelu2")
+        assert node["args"] == {} and tuple(node["shape"]) == (8, 6)
+        model = plugins.get_backend("torch")().build(arch)
+        torch.manual_seed(0)
+        x = torch.randn(4, 8, 5)
+        out = model(x)
+        assert tuple(out.shape) == (4, 3) and torch.isfinite(out).all()
+        # the plugin's module ran: the op's output is the tanh-approximated GELU of the tokens
+        tok = model.ops.x_tokens(x)
+        got = model.ops.x_gelu2(tok)
+        assert type(model.ops.x_gelu2).__name__ == "Gelu2"
+        assert torch.allclose(got, torch.nn.functional.gelu(tok, approximate="tanh"), atol=1e-6)
+        assert not torch.allclose(got, torch.nn.functional.gelu(tok), atol=1e-6)
+        out.square().mean().backward()
+        assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+        # compiling with the package installed stays torch-free (the declaration imports no torch)
+        code = ("import sys, nasdsl\n"
+                f"nasdsl.Space.from_text({SEQ_WITH_GELU2!r}, 'g.nas')\n"
+                "assert 'torch' not in sys.modules, 'torch was imported'\n"
+                "print('ok')\n")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr
+
+        proc = _cli("plugins", timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        rows = _table_rows(proc.stdout)
+        assert "gelu2" in rows, proc.stdout
+        _, package, listed_version, hooks = rows["gelu2"]
+        assert re.fullmatch(r"nasdsl[-_]gelu2", package), package
+        assert listed_version == version and hooks == "register_ops, register_primitives"
+        check = tmp_path / "g.nas"
+        check.write_text(SEQ_WITH_GELU2)
+        proc = _cli("check", str(check), timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    finally:
+        if installed:
+            out = _pip("uninstall", "-y", dist)
+            assert out.returncode == 0, out.stdout + out.stderr
+        for m in [m for m in sys.modules if m.startswith("nasdsl_gelu2")]:
+            del sys.modules[m]
+        importlib.invalidate_caches()
+        plugins.reset()
+    assert _pip("show", dist).returncode != 0, f"{dist} is still installed"
+    assert primitives.get("gelu2") is None
+    with pytest.raises(NasError, match="unknown op or name 'gelu2'"):
+        Space.from_text(SEQ_WITH_GELU2, "after.nas")

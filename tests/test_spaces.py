@@ -20,6 +20,7 @@ PUBLISHED = {
     "genetic_cnn.nas": 2 ** 19,
     "nasbench_graph.nas": 24 * 9 ** 4,
     "nasbench101.nas": 2 ** 21 * 3 ** 5,  # the raw encoding: 21 edge bits, 5 op labels
+    "autoformer.nas": 3 * (4 ** 2 + 4 ** 3 + 4 ** 4),  # embed x per-layer (heads, ratio) at depth 2, 3, 4
     # sizes that follow from the papers' definitions (see each file's header)
     "hierarchical.nas": 7 ** 46,
     "ofa.nas": (9 ** 2 + 9 ** 3 + 9 ** 4) ** 5,

@@ -32,6 +32,7 @@ SMALL = {
     "proxyless.nas": ({"classes": 10}, (3, 32, 32)),
     "ofa.nas": ({"classes": 10}, (3, 32, 32)),
     "nasbench101.nas": ({"C": 8}, (3, 16, 16)),
+    "autoformer.nas": ({"W": 4}, (8, 5)),
 }
 
 

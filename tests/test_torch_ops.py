@@ -11,6 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from nasdsl import primitives  # noqa: E402
@@ -29,12 +30,15 @@ def _one_thread():
 
 IMAGES = [(4, 7, 7), (4, 8, 8), (4, 1, 9)]
 FLAT = [(4,)]
+SEQ = [(8, 6), (3, 4), (1, 2)]  # sequences: [tokens, dim]
 
 # per base op: the argument combinations to try and the input shapes they apply to
 _CONV_ARGS = [{}, {"stride": 2}, {"channels": 6}, {"channels": 6, "stride": 2}]
 OP_CASES: dict[str, tuple[list[dict[str, Any]], list[tuple[int, ...]]]] = {
     "conv": (_CONV_ARGS + [{"k": 1, "stride": 2}, {"k": 4}, {"k": 4, "stride": 2}, {"k": 5, "dilation": 2},
-                           {"channels": 6, "groups": 2, "stride": 2}, {"k": 3, "dilation": 3, "stride": 3}], IMAGES),
+                           {"channels": 6, "groups": 2, "stride": 2}, {"k": 3, "dilation": 3, "stride": 3},
+                           {"kh": 3, "kw": 5}, {"kh": 1, "kw": 4, "stride": 2}, {"kh": 2, "kw": 3, "channels": 6},
+                           {"k": 5, "kw": 1, "dilation": 2}, {"kh": 3, "kw": 1, "stride": 2, "channels": 6}], IMAGES),
     "conv_bn_relu": (_CONV_ARGS + [{"k": 5, "stride": 2}, {"k": 2}], IMAGES),
     "relu_conv_bn": (_CONV_ARGS + [{"k": 3}, {"k": 3, "stride": 2, "channels": 8}], IMAGES),
     "sep_conv": (_CONV_ARGS + [{"k": 5}, {"k": 7, "stride": 2}, {"k": 2, "stride": 1}], IMAGES),
@@ -56,12 +60,25 @@ OP_CASES: dict[str, tuple[list[dict[str, Any]], list[tuple[int, ...]]]] = {
     "dropout": ([{}, {"p": 0.5}], IMAGES + FLAT),
     "global_avg_pool": ([{}], IMAGES),
     "flatten": ([{}], IMAGES + FLAT),
-    "linear": ([{"out": 3}, {"out": 1}], FLAT),
+    "linear": ([{"out": 3}, {"out": 1}], FLAT + SEQ),
+    "gelu": ([{}], IMAGES + FLAT + SEQ),
+    "tanh": ([{}], IMAGES + FLAT + SEQ),
+    "sigmoid": ([{}], IMAGES + FLAT + SEQ),
+    "layernorm": ([{}], IMAGES + FLAT + SEQ),
+    "se": ([{}, {"ratio": 2}, {"ratio": 16}], IMAGES),
+    "channel_shuffle": ([{}, {"groups": 4}], IMAGES + FLAT),
+    "tokens": ([{"dim": 3}, {"dim": 6}], SEQ + IMAGES),
+    "multihead_attention": ([{}, {"heads": 2}, {"heads": 3, "dim": 6}], SEQ),
+    "mlp": ([{"hidden": 7}, {"hidden": 3, "out": 5}], FLAT + SEQ),
+    "seq_mean_pool": ([{}], SEQ),
 }
 EXTRA_CASES = [
     ("skip_connect", {"stride": 2}, (4, 7, 7)),  # a strided skip is a factorized_reduce, as in DARTS
     ("skip_connect", {"stride": 2}, (4, 8, 8)),
     ("none", {"channels": 6}, (4,)),
+    ("tokens", {"dim": 5, "patch": 2}, (4, 8, 8)),  # a 2x2 patch embedding: 16 tokens
+    ("tokens", {"dim": 5, "patch": 3}, (4, 3, 9)),
+    ("conv", {"groups": 4, "k": 1, "channels": 8}, (4, 7, 7)),  # group_conv_1x1
 ]
 
 
@@ -107,16 +124,16 @@ def n_params(m: nn.Module) -> int:
 # ----------------------------------------------------------------------------- coverage
 
 
-def test_factories_cover_exactly_the_non_graph_base_ops():
-    prims = primitives.all_primitives().values()
-    base = {p.canonical for p in prims if p.rule != "graph"}
-    graph = {p.canonical for p in prims if p.rule == "graph"}
-    assert set(ops.FACTORIES) == base
-    assert not set(ops.FACTORIES) & graph
-    # every alias (sep_conv_3x3, max_pool_3x3, identity, ...) resolves to a base op that has a factory
-    for p in prims:
-        if p.rule != "graph":
-            assert p.canonical in ops.FACTORIES, p.name
+def test_factories_cover_exactly_the_core_base_ops():
+    core = primitives.core_primitives().values()
+    assert set(ops.FACTORIES) == {p.canonical for p in core}
+    # every alias (sep_conv_3x3, max_pool_3x3, identity, group_conv_1x1, ...) resolves to a base op with a factory
+    for p in core:
+        assert p.canonical in ops.FACTORIES, p.name
+    # the ops plugins declare (NAS-Bench-Graph's GNN layers) have no implementation here
+    from_plugins = {p.canonical for p in primitives.all_primitives().values() if p.origin != primitives.CORE}
+    assert {"gat", "gcn", "gin", "cheb", "sage", "arma", "graph", "fc"} <= from_plugins
+    assert not set(ops.FACTORIES) & from_plugins
 
 
 def test_the_cases_exercise_every_factory():
@@ -231,6 +248,119 @@ def test_bad_inputs_raise_value_errors():
         ops.FACTORIES["conv"]({"channels": 6, "k": 3, "stride": 1, "dilation": 1, "groups": 4}, (4, 7, 7))
     with pytest.raises(ValueError, match="stride"):
         ops.FACTORIES["skip_connect"]({"stride": 3}, (4, 9, 9))
+    with pytest.raises(ValueError, match=r"flat \[C\] input or a sequence"):
+        ops.FACTORIES["linear"]({"out": 3}, (2, 4, 7, 7))
+    with pytest.raises(ValueError, match=r"op 'multihead_attention' needs a \[T, D\] input; got \[4, 7, 7\]"):
+        ops.FACTORIES["multihead_attention"]({"heads": 1, "dim": "same"}, (4, 7, 7))
+    with pytest.raises(ValueError, match="dim 6 is not divisible by heads=4"):
+        ops.FACTORIES["multihead_attention"]({"heads": 4, "dim": "same"}, (8, 6))
+    with pytest.raises(ValueError, match=r"op 'seq_mean_pool' needs a \[T, D\] input"):
+        ops.FACTORIES["seq_mean_pool"]({}, (4,))
+    with pytest.raises(ValueError, match=r"op 'mlp' needs a \[C\] or \[T, D\] input"):
+        ops.FACTORIES["mlp"]({"hidden": 4, "out": "same"}, (4, 7, 7))
+    with pytest.raises(ValueError, match=r"op 'se' needs a \[C, H, W\] input"):
+        ops.FACTORIES["se"]({"ratio": 4}, (8, 6))
+    with pytest.raises(ValueError, match="groups=3 must divide the channels"):
+        ops.FACTORIES["channel_shuffle"]({"groups": 3}, (4, 7, 7))
+    with pytest.raises(ValueError, match="patch=3 must divide"):
+        ops.FACTORIES["tokens"]({"dim": 4, "patch": 3}, (4, 8, 8))
+    with pytest.raises(ValueError, match="groups=4 must divide"):
+        ops.FACTORIES["conv"]({"channels": 8, "k": 1, "groups": 4}, (6, 7, 7))
+
+
+# ----------------------------------------------------------------------------- the newer ops, checked against references
+
+
+def test_rectangular_conv_has_a_kh_by_kw_kernel():
+    m, expected = build("conv", {"channels": 32, "kh": 3, "kw": 5}, (16, 8, 8))
+    conv = [c for c in m.modules() if isinstance(c, nn.Conv2d)][0]
+    assert conv.kernel_size == (3, 5) and n_params(m) == 16 * 32 * 15
+    assert expected == (32, 8, 8)
+    m, _ = build("conv", {"kh": 2, "kw": 3}, (4, 5, 5))  # even height: one more row of zeros below
+    assert isinstance(m[0], nn.ZeroPad2d) and m[0].padding == (1, 1, 0, 1)
+    # the square form is exactly the old module (same structure, so old checkpoints load)
+    square, _ = build("conv", {"k": 3}, (4, 5, 5))
+    assert isinstance(square, nn.Conv2d) and square.padding == (1, 1) and square.kernel_size == (3, 3)
+    # kh given alone keeps kw = k: an equal-sided kh x k kernel is the square conv
+    m, _ = build("conv", {"k": 3, "kh": 3}, (4, 5, 5))
+    assert isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)
+
+
+def test_group_conv_1x1_parameters():
+    prim = primitives.get("group_conv_1x1")
+    args = primitives.bind(prim, [32, 4], {})
+    m = ops.FACTORIES[prim.canonical](args, (16, 8, 8))
+    assert n_params(m) == (16 // 4) * 32 and m.groups == 4 and m.kernel_size == (1, 1)
+
+
+def test_layernorm_normalises_the_right_dimension():
+    torch.manual_seed(0)
+    seq = ops.FACTORIES["layernorm"]({}, (8, 6))
+    x = torch.randn(2, 8, 6) * 5 + 3
+    y = seq(x)
+    assert torch.allclose(y.mean(-1), torch.zeros(2, 8), atol=1e-5)  # each token over its 6 features
+    assert torch.allclose(y.var(-1, unbiased=False), torch.ones(2, 8), atol=1e-3)
+    img = ops.FACTORIES["layernorm"]({}, (4, 5, 5))
+    x = torch.randn(2, 4, 5, 5) * 5 + 3
+    y = img(x)
+    assert torch.allclose(y.mean(1), torch.zeros(2, 5, 5), atol=1e-5)  # each position over its 4 channels
+    assert torch.allclose(y, F.layer_norm(x.permute(0, 2, 3, 1), (4,)).permute(0, 3, 1, 2), atol=1e-5)
+    assert n_params(img) == 2 * 4 and n_params(seq) == 2 * 6
+
+
+def test_squeeze_excite_rescales_channels():
+    torch.manual_seed(0)
+    m = ops.FACTORIES["se"]({"ratio": 4}, (16, 5, 5))
+    assert n_params(m) == (16 * 4 + 4) + (4 * 16 + 16)  # 1x1 convs C -> C / r -> C, with bias
+    x = torch.randn(2, 16, 5, 5)
+    y = m(x)
+    scale = y / x  # one factor in (0, 1) per sample and channel
+    assert torch.allclose(scale, scale[:, :, :1, :1].expand_as(scale), atol=1e-4)
+    assert ((scale > 0) & (scale < 1)).all()
+    assert n_params(ops.FACTORIES["se"]({"ratio": 16}, (4, 5, 5))) == (4 * 1 + 1) + (1 * 4 + 4)  # hidden >= 1
+
+
+def test_channel_shuffle_interleaves_the_groups():
+    m = ops.FACTORIES["channel_shuffle"]({"groups": 2}, (6, 1, 1))
+    x = torch.arange(6.0).reshape(1, 6, 1, 1)
+    assert m(x).flatten().tolist() == [0, 3, 1, 4, 2, 5]
+    m = ops.FACTORIES["channel_shuffle"]({"groups": 3}, (6,))
+    assert m(torch.arange(6.0)[None]).flatten().tolist() == [0, 2, 4, 1, 3, 5]
+
+
+def test_attention_is_scaled_dot_product_attention():
+    torch.manual_seed(0)
+    m = ops.FACTORIES["multihead_attention"]({"heads": 2, "dim": 8}, (5, 6))
+    assert n_params(m) == (6 * 24 + 24) + (8 * 8 + 8)
+    x = torch.randn(3, 5, 6)
+    q, k, v = m.qkv(x).split(8, dim=-1)
+
+    def heads(t):
+        return t.reshape(3, 5, 2, 4).transpose(1, 2)
+
+    ref = F.scaled_dot_product_attention(heads(q), heads(k), heads(v)).transpose(1, 2).reshape(3, 5, 8)
+    assert torch.allclose(m(x), m.proj(ref), atol=1e-5)
+    # the tokens are mixed: changing one token changes the others' outputs
+    x2 = x.clone()
+    x2[:, 0] += 1
+    assert not torch.allclose(m(x)[:, 1:], m(x2)[:, 1:])
+
+
+def test_sequence_ops_act_on_the_last_dim_per_token():
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 6)
+    for name, args in (("linear", {"out": 3}), ("mlp", {"hidden": 5, "out": "same"}), ("tokens", {"dim": 7, "patch": 1})):
+        m = ops.FACTORIES[name](args, (4, 6))
+        y = m(x)
+        assert torch.allclose(y[:, 2], m(x[:, 2:3])[:, 0], atol=1e-6), name  # token by token
+    assert torch.allclose(ops.FACTORIES["seq_mean_pool"]({}, (4, 6))(x), x.mean(1))
+    m = ops.FACTORIES["mlp"]({"hidden": 5, "out": 2}, (6,))
+    assert n_params(m) == (6 * 5 + 5) + (5 * 2 + 2)
+    patches = ops.FACTORIES["tokens"]({"dim": 3, "patch": 2}, (1, 4, 4))
+    img = torch.zeros(1, 1, 4, 4)
+    img[0, 0, 2:, :2] = 1.0  # the bottom-left patch: token 2 in row-major order
+    out = patches(img) - patches(torch.zeros_like(img))
+    assert [bool(out[0, t].abs().sum() > 0) for t in range(4)] == [False, False, True, False]
 
 
 # ----------------------------------------------------------------------------- DARTS parameter counts

@@ -5,7 +5,8 @@ supernet IR's selection (``SupernetIR.select``), so both give the same
 architecture:
 
 * :func:`lower_op`          a strided ``skip_connect`` on a feature map becomes ``factorized_reduce``;
-                            ``channels = same`` takes the input's channel count
+                            ``channels = same`` takes the input's channel count, another ``same``
+                            argument (a sequence op's ``dim``, ``out``) the input's last dim
 * :func:`drop_zero_inputs`  a merge ignores inputs made by the zero op ``none``
 * :func:`align_plan`        how many factorized reductions bring each merged map to the smallest size
 * :func:`merge_shape`       the shape a sum / concat / mul of shapes gives (or the error)
@@ -28,9 +29,11 @@ def lower_op(prim: primitives.Primitive, args: dict[str, Any], in_shape: Shape) 
     """The primitive that really runs and its arguments, resolved against the input's shape."""
     if prim.canonical == "skip_connect" and args.get("stride", 1) == 2 and len(in_shape) == 3:
         return primitives.get("factorized_reduce"), {"channels": in_shape[0]}
-    if args.get("channels") == primitives.SAME and in_shape:
+    if in_shape and any(v == primitives.SAME for v in args.values()):
         args = dict(args)
-        args["channels"] = in_shape[0]
+        for k, v in args.items():
+            if v == primitives.SAME:  # channels: the first dim; a sequence op's width (dim, out): the last
+                args[k] = in_shape[0] if k == "channels" else in_shape[-1]
     return prim, args
 
 

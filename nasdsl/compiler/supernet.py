@@ -60,6 +60,7 @@ import networkx as nx
 
 from .. import ast, primitives
 from ..decisions import Decision, ValueChoice
+from ..architecture import read_graph, read_json
 from ..errors import ArchitectureError, NasError, Span
 from . import passes
 from .values import OpSet, Scope, Tensor, TensorList, _join, eval_expr, expr_text, round_int
@@ -151,8 +152,8 @@ class SupernetReading(Walker):
 
     def emit_op(self, prim: primitives.Primitive, args: dict[str, Any], item: Any, x: Tensor, scope: Scope,
                 sym: dict | None = None) -> Tensor:
-        vargs = {k: (v.expr[1] if v.expr[0] == "d" else {"expr": v.expr, "round": isinstance(args[k], int) and not isinstance(v.value, int)})
-                 for k, v in (sym or {}).items() if k in args}
+        vargs = {k: (v.expr[1] if v.expr[0] == "d" else {"expr": v.expr, "round": whole})
+                 for k, (v, whole) in (sym or {}).items() if k in args}
         plain = dict(args)
         shape = None
         if x.shape is not None:
@@ -367,22 +368,13 @@ class SupernetIR:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SupernetIR":
-        if not isinstance(d, dict) or d.get("format") != FORMAT:
-            raise ArchitectureError(f"not a nasdsl supernet (missing format '{FORMAT}')")
-        try:
-            g = nx.node_link_graph(d["graph"], directed=True, multigraph=False, edges="edges")
-        except (KeyError, TypeError, nx.NetworkXError) as e:
-            raise ArchitectureError(f"bad supernet graph: {e}") from None
-        ir = cls(nx.DiGraph(g))
+        ir = cls(read_graph(d, FORMAT, "supernet"))
         lint_supernet(ir)
         return ir
 
     @classmethod
     def from_json(cls, text: str) -> "SupernetIR":
-        try:
-            return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError as e:
-            raise ArchitectureError(f"supernet is not valid JSON: {e}") from None
+        return cls.from_dict(read_json(text, "supernet"))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SupernetIR):

@@ -198,7 +198,8 @@ class Walker:
 
     def emit_op(self, prim: primitives.Primitive, args: dict[str, Any], item: Any, x: Tensor, scope: Scope,
                 sym: dict[str, DValue] | None = None) -> Tensor:
-        """A primitive on ``x`` with ``args`` bound; ``sym`` holds the arguments that depend on decisions."""
+        """A primitive on ``x`` with ``args`` bound; ``sym`` holds the arguments that depend on decisions:
+        name -> (their DValue, whether the op takes an integer there, so the value is rounded)."""
         raise NotImplementedError
 
     def emit_choice(self, ops: OpSet, item: Any, x: Tensor, scope: Scope, dname: str, dec: Decision) -> Tensor:
@@ -1000,11 +1001,11 @@ class Walker:
         and, where the op takes an integer, rounded to the nearest (halves up)."""
         if not isinstance(v, DValue):
             return v
-        if name is not None:
-            sym[name] = v
         default = dict(prim.params).get(name, None) if name is not None else None
         takes_int = default is primitives.REQUIRED or default == primitives.SAME or (
             isinstance(default, int) and not isinstance(default, bool))
+        if name is not None:
+            sym[name] = (v, takes_int)
         return round_int(v.value) if takes_int else v.value
 
     # ------------------------------------------------------------ op sets and choices

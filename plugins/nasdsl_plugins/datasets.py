@@ -1,4 +1,5 @@
-"""Built-in datasets: scikit-learn digits (the default), MNIST-1D (generated offline), .npz arrays."""
+"""Built-in datasets: scikit-learn digits (the default), MNIST-1D (generated offline) as signals or as
+token sequences, .npz arrays."""
 
 from __future__ import annotations
 
@@ -60,6 +61,20 @@ def load_mnist1d(seed: int = 0, num_samples: int = 5000) -> Dataset:
     return _standardize(Dataset("mnist1d", x_train, y_train, x_valid, y_valid, x_test, y_test))
 
 
+def load_mnist1d_seq(seed: int = 0, num_samples: int = 5000, tokens: int = 8) -> Dataset:
+    """MNIST-1D as sequences for token models: each 40-sample signal cut into ``tokens`` consecutive
+    pieces of 40 / tokens samples, so an example is [tokens, 40 / tokens] ([8, 5] by default: token t
+    holds samples 5t .. 5t + 4).  Same examples, splits and standardization as ``mnist1d``; offline."""
+    if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1 or 40 % tokens:
+        raise DataError(f"mnist1d-seq cuts the 40-sample signals into equal tokens: tokens must divide 40; got {tokens!r}")
+    ds = load_mnist1d(seed=seed, num_samples=num_samples)
+    for split in ("x_train", "x_valid", "x_test"):
+        x = getattr(ds, split)
+        setattr(ds, split, np.ascontiguousarray(x.reshape(len(x), tokens, x.shape[-1] // tokens)))
+    ds.name = "mnist1d-seq"
+    return ds
+
+
 def load_npz(path: str | Path, seed: int = 0) -> Dataset:
     """Arrays from an .npz file: x_train, y_train, x_test, y_test and optionally x_valid, y_valid
     (else 20 % of train, stratified).  Read with allow_pickle=False: no code runs."""
@@ -91,4 +106,5 @@ def load_npz(path: str | Path, seed: int = 0) -> Dataset:
 def register_datasets(register):
     register("digits", load_digits)
     register("mnist1d", load_mnist1d)
+    register("mnist1d-seq", load_mnist1d_seq)
     register("npz", load_npz)

@@ -30,6 +30,11 @@ Facts about the tables (checked by ``tests/test_nasbench_graph.py``):
   [0, 1]; ``latency`` is the inference time in seconds; ``para`` is the parameter
   count in millions.  The light tables hold final results only (no per-epoch
   curves).
+
+The plugin also declares the GNN ops of the space (``gat gcn gin cheb sage arma
+graph fc``, shape rule ``graph``: node features [C] -> [channels or C]) to the
+language through ``register_primitives``; they have no backend implementation
+(the tables answer instead of training).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ import numpy as np
 from nasdsl import hookimpl
 from nasdsl.errors import NasdslError
 from nasdsl.estimator import Estimator, TrialSpec
+from nasdsl.primitives import SAME
 
 DATASETS = ("cora", "citeseer", "pubmed", "cs", "physics", "photo", "computers", "arxiv", "proteins")
 
@@ -54,6 +60,7 @@ DATASETS = ("cora", "citeseer", "pubmed", "cs", "physics", "photo", "computers",
 OPS = ("gat", "gcn", "gin", "cheb", "sage", "arma", "graph", "fc", "skip")
 PROTEINS_OPS = ("gcn", "sage", "arma", "fc", "skip")
 SKIP = OPS.index("skip")
+GNN_OPS = OPS[:SKIP]  # the benchmark's GNN layers: declared to the language by this plugin ('skip' is core)
 
 # the 9 canonical link patterns; a pattern's index is the leading digit of a key
 LINKS: tuple[tuple[int, int, int, int], ...] = (
@@ -512,6 +519,12 @@ class NasBenchGraphEstimator(Estimator):
 
     def evaluate(self, trial: TrialSpec) -> dict[str, float]:
         return self.table.query(trial.genotype)
+
+
+@hookimpl
+def register_primitives(register):
+    for op in GNN_OPS:
+        register(op, params=(("channels", SAME),), rule="graph", doc=f"NAS-Bench-Graph '{op}' layer on node features")
 
 
 @hookimpl

@@ -1,7 +1,7 @@
 """Architecture IR -> ``torch.nn.Module``, compiled once into straight-line code.
 
 The DAG is turned into a ``torch.fx`` graph (one ``call_module`` per op node,
-``add`` / ``cat`` for merges) and wrapped in a ``GraphModule``, whose generated
+``add`` / ``mul`` / ``cat`` for merges) and wrapped in a ``GraphModule``, whose generated
 ``forward`` is plain Python: no graph is interpreted per call, and the module
 works with ``torch.compile``, TorchScript and ONNX export.
 """
@@ -15,6 +15,7 @@ from typing import Any, Callable
 import torch
 from torch import fx, nn
 
+from nasdsl import primitives
 from nasdsl.architecture import Architecture
 from nasdsl.errors import NasdslError
 
@@ -110,8 +111,7 @@ def build(arch: Architecture, get_op: Callable[[str], Callable[..., nn.Module] |
         base = a.get("base") or a["op"]
         factory = get_op(base)
         if factory is None:
-            raise BuildError(f"op '{a['op']}' (at {a.get('span', '?')}) has no PyTorch implementation; "
-                             f"a plugin can add one with register_ops")
+            raise BuildError(_no_implementation(a["op"], base, a.get("span", "?")))
         ins = arch.inputs_of(n)
         in_shape = tuple(g.nodes[ins[0]]["shape"])
         try:
@@ -138,6 +138,11 @@ def build(arch: Architecture, get_op: Callable[[str], Callable[..., nn.Module] |
             for t in ins[1:]:
                 acc = graph.call_function(operator.add, (acc, t))
             values[n] = acc
+        elif kind == "mul":
+            acc = ins[0]
+            for t in ins[1:]:
+                acc = graph.call_function(operator.mul, (acc, t))
+            values[n] = acc
         elif kind == "concat":
             values[n] = graph.call_function(torch.cat, (tuple(ins), 1))
         elif kind == "output":
@@ -154,6 +159,16 @@ def build(arch: Architecture, get_op: Callable[[str], Callable[..., nn.Module] |
     gm = fx.GraphModule(root, graph, class_name="NasdslNetwork")
     gm.meta["space"] = arch.space
     return gm
+
+
+def _no_implementation(op: str, base: str, span: str) -> str:
+    """Why an op cannot be built: it names the op, the backend, who declared the op and how to add one."""
+    origin = primitives.declared_by(base)
+    declared = f"; the op is declared by plugin '{origin}'" if origin not in (None, primitives.CORE) else ""
+    alias = f" (an alias of '{base}')" if base != op else ""
+    return (f"op '{op}'{alias} (at {span}) has no PyTorch implementation: the 'torch' backend has no op "
+            f"'{base}'{declared}; a plugin can add one with register_ops: "
+            f"register({base!r}, factory, backend=\"torch\")")
 
 
 def _aux_source(arch: Architecture) -> str:

@@ -12,7 +12,13 @@ ReLU before the convs), so a DARTS_V2 CIFAR-10 network built from them has the
 published parameter count.  Every module is TorchScript-scriptable and
 ONNX-exportable: no data-dependent Python control flow, typed ``forward``s.
 
-Graph ops (gat, gcn, ...) have no implementation here.
+Sequences: an op on a sequence gets ``in_shape = (T, D)`` and a batched
+``(N, T, D)`` tensor; ``linear``, ``mlp`` and ``tokens`` act on the last dim,
+``multihead_attention`` mixes the tokens, ``seq_mean_pool`` averages them away.
+``layernorm`` normalises the last dim of ``(N, C)`` / ``(N, T, D)`` and the
+channels at each position of ``(N, C, H, W)`` (ConvNeXt's channels-first form).
+
+The NAS-Bench-Graph ops (gat, gcn, ..., declared by that plugin) have no implementation here.
 """
 
 from __future__ import annotations
@@ -64,20 +70,30 @@ def _same_pad(k: int, dilation: int = 1) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def _conv(c_in: int, c_out: int, k: int, stride: int = 1, dilation: int = 1, groups: int = 1) -> nn.Module:
-    """A bias-free k x k Conv2d with "same" padding (dilation * (k - 1) // 2 each side for odd kernels).
+def _conv(c_in: int, c_out: int, k: int, stride: int = 1, dilation: int = 1, groups: int = 1,
+          kw: int | None = None) -> nn.Module:
+    """A bias-free k x k (or k x kw) Conv2d with "same" padding (dilation * (k - 1) // 2 each side for odd kernels).
 
     An even effective kernel needs one more row and column of zeros after; a ZeroPad2d does that.
     """
     if c_in % groups or c_out % groups:
         raise ValueError(f"groups={groups} must divide both the input channels ({c_in}) "
                          f"and the output channels ({c_out})")
-    before, after = _same_pad(k, dilation)
-    if before == after:
-        return nn.Conv2d(c_in, c_out, k, stride=stride, padding=before, dilation=dilation, groups=groups, bias=False)
+    if kw is None or kw == k:
+        before, after = _same_pad(k, dilation)
+        if before == after:
+            return nn.Conv2d(c_in, c_out, k, stride=stride, padding=before, dilation=dilation, groups=groups, bias=False)
+        return nn.Sequential(
+            nn.ZeroPad2d((before, after, before, after)),
+            nn.Conv2d(c_in, c_out, k, stride=stride, padding=0, dilation=dilation, groups=groups, bias=False),
+        )
+    (top, bottom), (left, right) = _same_pad(k, dilation), _same_pad(kw, dilation)
+    if top == bottom and left == right:
+        return nn.Conv2d(c_in, c_out, (k, kw), stride=stride, padding=(top, left), dilation=dilation, groups=groups,
+                         bias=False)
     return nn.Sequential(
-        nn.ZeroPad2d((before, after, before, after)),
-        nn.Conv2d(c_in, c_out, k, stride=stride, padding=0, dilation=dilation, groups=groups, bias=False),
+        nn.ZeroPad2d((left, right, top, bottom)),
+        nn.Conv2d(c_in, c_out, (k, kw), stride=stride, padding=0, dilation=dilation, groups=groups, bias=False),
     )
 
 
@@ -268,13 +284,91 @@ class GlobalAvgPool(nn.Module):
         return torch.flatten(self.pool(x), 1)
 
 
+class ChannelLayerNorm(nn.Module):
+    """Layer norm over the channels at each position of (N, C, H, W) (ConvNeXt's channels-first form)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation (Hu et al. 2018): x * sigmoid(W2 relu(W1 mean_hw(x))), W1: C -> hidden, W2: hidden -> C."""
+
+    def __init__(self, channels: int, hidden: int):
+        super().__init__()
+        self.reduce = nn.Conv2d(channels, hidden, 1, bias=True)
+        self.expand = nn.Conv2d(hidden, channels, 1, bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = x.mean(dim=(2, 3), keepdim=True)
+        return x * torch.sigmoid(self.expand(F.relu(self.reduce(s))))
+
+
+class ChannelShuffle(nn.Module):
+    """ShuffleNet's channel shuffle: view the channels as (groups, C / groups), transpose, flatten."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c = x.shape[0], x.shape[1]
+        return x.reshape(n, self.groups, c // self.groups, -1).transpose(1, 2).reshape(x.shape)
+
+
+class PatchEmbed(nn.Module):
+    """(N, C, H, W) -> (N, H/p * W/p, dim): a p x p stride-p conv, then one token per patch, row-major."""
+
+    def __init__(self, c_in: int, dim: int, patch: int):
+        super().__init__()
+        self.proj = nn.Conv2d(c_in, dim, patch, stride=patch, bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention on (N, T, D): q, k, v = one linear D -> 3 * dim, ``heads`` heads of dim / heads,
+    softmax(q k^T / sqrt(dim / heads)) v, heads concatenated, output linear dim -> dim."""
+
+    def __init__(self, d_in: int, dim: int, heads: int):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"multihead_attention: dim {dim} is not divisible by heads={heads}")
+        self.heads = heads
+        self.head_dim = dim // heads
+        self.scale = float(self.head_dim) ** -0.5
+        self.qkv = nn.Linear(d_in, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, t = x.shape[0], x.shape[1]
+        qkv = self.qkv(x).reshape(n, t, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]  # (N, heads, T, head_dim)
+        att = torch.softmax(torch.matmul(q, k.transpose(-2, -1)) * self.scale, dim=-1)
+        out = torch.matmul(att, v).transpose(1, 2).reshape(n, t, self.heads * self.head_dim)
+        return self.proj(out)
+
+
+class TokenMean(nn.Module):
+    """(N, T, D) -> (N, D): the mean over the tokens."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=1)
+
+
 # ----------------------------------------------------------------------------- factories
 
 
 def conv(args: Mapping[str, Any], in_shape: Shape) -> nn.Module:
     c, _, _ = _spatial("conv", in_shape)
-    return _conv(c, _channels(args, in_shape), _int(args, "k", 3), _int(args, "stride", 1),
-                 _int(args, "dilation", 1), _int(args, "groups", 1))
+    k = _int(args, "k", 3)
+    return _conv(c, _channels(args, in_shape), _int(args, "kh", k), _int(args, "stride", 1),
+                 _int(args, "dilation", 1), _int(args, "groups", 1), kw=_int(args, "kw", k))
 
 
 def conv_bn_relu(args: Mapping[str, Any], in_shape: Shape) -> nn.Module:
@@ -419,11 +513,85 @@ def flatten(args: Mapping[str, Any], in_shape: Shape) -> nn.Module:
 
 
 def linear(args: Mapping[str, Any], in_shape: Shape) -> nn.Module:
-    if len(in_shape) != 1:
-        raise ValueError(f"linear needs a flat [C] input; got {list(in_shape)} (add global_avg_pool or flatten first)")
+    if len(in_shape) not in (1, 2):
+        raise ValueError(f"linear needs a flat [C] input or a sequence [T, D]; got {list(in_shape)} "
+                         "(add global_avg_pool or flatten first)")
     if "out" not in args:
         raise ValueError("linear needs argument 'out'")
-    return nn.Linear(int(in_shape[0]), _int(args, "out", 1), bias=True)
+    return nn.Linear(int(in_shape[-1]), _int(args, "out", 1), bias=True)  # on the last dim
+
+
+def _last(op: str, in_shape: Shape, ranks: tuple[int, ...] = (1, 2)) -> int:
+    """The feature size of a [C] input or a [T, D] sequence, or a ValueError in words."""
+    if len(in_shape) not in ranks:
+        want = " or ".join({1: "[C]", 2: "[T, D]", 3: "[C, H, W]"}[r] for r in ranks)
+        raise ValueError(f"op '{op}' needs a {want} input; got {list(in_shape)}")
+    return int(in_shape[-1])
+
+
+def _same_or(args: Mapping[str, Any], name: str, default: int) -> int:
+    v = args.get(name, SAME)
+    return default if v is None or v == SAME else _int(args, name, default)
+
+
+def gelu(args: Mapping[str, Any], in_shape: Shape) -> nn.Module:
+    return nn.GELU()
+
+
+def tanh(args: Mapping[str, Any], in_shape: Shape) -> nn.Module:
+    return nn.Tanh()
+
+
+def sigmoid(args: Mapping[str, Any], in_shape: Shape) -> nn.Module:
+    return nn.Sigmoid()
+
+
+def layernorm(args: Mapping[str, Any], in_shape: Shape) -> nn.Module:
+    if len(in_shape) == 3:
+        return ChannelLayerNorm(int(in_shape[0]))
+    return nn.LayerNorm(_last("layernorm", in_shape))
+
+
+def se(args: Mapping[str, Any], in_shape: Shape) -> nn.Module:
+    c, _, _ = _spatial("se", in_shape)
+    return SqueezeExcite(c, max(1, c // _int(args, "ratio", 4)))
+
+
+def channel_shuffle(args: Mapping[str, Any], in_shape: Shape) -> nn.Module:
+    if len(in_shape) not in (1, 3):
+        raise ValueError(f"op 'channel_shuffle' needs a [C, H, W] or [C] input; got {list(in_shape)}")
+    g = _int(args, "groups", 2)
+    if int(in_shape[0]) % g:
+        raise ValueError(f"channel_shuffle: groups={g} must divide the channels ({in_shape[0]})")
+    return ChannelShuffle(g)
+
+
+def tokens(args: Mapping[str, Any], in_shape: Shape) -> nn.Module:
+    dim, p = _int(args, "dim", 1), _int(args, "patch", 1)
+    if len(in_shape) == 3:
+        c, h, w = _spatial("tokens", in_shape)
+        if h % p or w % p:
+            raise ValueError(f"tokens: patch={p} must divide the height and width of {list(in_shape)}")
+        return PatchEmbed(c, dim, p)
+    if p != 1:
+        raise ValueError(f"tokens with patch={p} needs a [C, H, W] input; got {list(in_shape)}")
+    return nn.Linear(_last("tokens", in_shape, (2,)), dim)
+
+
+def multihead_attention(args: Mapping[str, Any], in_shape: Shape) -> nn.Module:
+    d = _last("multihead_attention", in_shape, (2,))
+    return SelfAttention(d, _same_or(args, "dim", d), _int(args, "heads", 1))
+
+
+def mlp(args: Mapping[str, Any], in_shape: Shape) -> nn.Module:
+    d = _last("mlp", in_shape)
+    hidden = _int(args, "hidden", 1)
+    return nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, _same_or(args, "out", d)))
+
+
+def seq_mean_pool(args: Mapping[str, Any], in_shape: Shape) -> nn.Module:
+    _last("seq_mean_pool", in_shape, (2,))
+    return TokenMean()
 
 
 FACTORIES: dict[str, Factory] = {
@@ -450,6 +618,16 @@ FACTORIES: dict[str, Factory] = {
     "global_avg_pool": global_avg_pool,
     "flatten": flatten,
     "linear": linear,
+    "gelu": gelu,
+    "tanh": tanh,
+    "sigmoid": sigmoid,
+    "layernorm": layernorm,
+    "se": se,
+    "channel_shuffle": channel_shuffle,
+    "tokens": tokens,
+    "multihead_attention": multihead_attention,
+    "mlp": mlp,
+    "seq_mean_pool": seq_mean_pool,
 }
 
 
