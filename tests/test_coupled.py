@@ -276,3 +276,10 @@ def test_autoformer_space_samples_build_and_train_a_step_on_sequences() -> None:
         result = backend.train(arch, data, {"epochs": 1, "max_steps": 2, "optimizer": "adam", "lr": 1e-3,
                                             "batch_size": 32, "seed": 0})
         assert result.metrics["params"] > 0 and result.metrics["train_loss"] == result.metrics["train_loss"]
+
+
+def test_op_set_keyword_only_arguments_reach_the_ops_that_take_them() -> None:
+    text = "ops o = [conv_3x3, conv(k = 5)]\nnetwork n() {\n    input [3, 8, 8]\n    a = o(kh = 3, channels = 4)\n    return global_avg_pool -> linear(2)\n}\n"
+    space = Space.from_text(text, file="kw.nas")
+    arch = both(space, {"n.a.op": "conv(k=5)"})
+    assert args_of(arch, "a.conv")[0]["kh"] == 3 and args_of(arch, "a.conv")[0]["k"] == 5

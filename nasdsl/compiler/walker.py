@@ -904,7 +904,7 @@ class Walker:
             takes = set()
             for o in ops.options:  # only primitives receive the set's arguments, alone or on a path
                 for _, target in self._path_prims(o):
-                    takes.update(target.param_names())
+                    takes.update(target.param_names() + target.keyword_names())
             for k, a in kw.items():
                 if k not in takes:
                     raise NasError(f"no op of op set '{v.name}' has an argument '{k}'"
@@ -979,7 +979,7 @@ class Walker:
             for k, v in applied[1].items():
                 if k in k_vals:
                     raise NasError(f"argument '{k}' of op '{prim.name}' given twice", item.span)
-                if k in prim.param_names():
+                if k in prim.param_names() or k in prim.keyword_names():
                     k_vals[k] = v
         names = prim.param_names()
         sym: dict[str, DValue] = {}
