@@ -68,8 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    p = sub.add_parser("check", help="compile spaces; report errors as file:line:col")
+    p = sub.add_parser("check", help="compile spaces; report errors as file:line:col; --sample N: "
+                                             "how many random genotypes cannot be realized",
+                       description="Compile each space and report its errors as file:line:col. With --sample N, "
+                                   "also realize N random genotypes of each space and report how many cannot be "
+                                   "realized, with each reason's count and place, most frequent first. Exit status: "
+                                   "0 when every space compiles (and every sampled genotype realizes), 1 otherwise.")
     _space_args(p, many=True)
+    p.add_argument("--sample", type=int, metavar="N",
+                   help="realize N random genotypes of each space; exit 1 if any cannot be realized")
+    p.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0, so a CI run is repeatable)")
 
     p = sub.add_parser("count", help="exact number of architectures")
     _space_args(p)
@@ -188,6 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    if args.sample is not None and args.sample < 1:
+        raise NasdslError("--sample must be at least 1")
     failed = 0
     for path in args.spaces:
         try:
@@ -197,6 +207,14 @@ def cmd_check(args: argparse.Namespace) -> int:
             failed += 1
             continue
         print(f"ok: {path}: network '{space.name}', {len(space.decisions)} decisions, {space.size()} architectures")
+        if args.sample:
+            from .search import realizability
+
+            found = realizability(space, args.sample, args.seed)
+            print(f"sampled {found.sampled} genotypes: {found.failed} ({100 * found.fraction:.1f}%) cannot be realized")
+            for r in found.reasons:
+                print(f"  {r.count:>{len(str(found.sampled))}}  {r}")
+            failed += found.failed > 0
     return 1 if failed else 0
 
 

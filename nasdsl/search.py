@@ -8,6 +8,22 @@ not count against the budget.  A trial that raises, runs out of memory or
 gives NaN is recorded as failed and the search goes on.  ``resume=True``
 continues a search from its store: the strategy replays the stored history,
 and the budget counts finished trials across resumes.
+
+A genotype is **rejected** — recorded with status ``rejected`` and told to the
+strategy as a result without a value, never trained — when its architecture
+breaks a ``where`` constraint, or when it cannot be realized at all (a
+per-architecture language error such as ``cannot merge feature maps of sizes
+[[3, 3], [8, 8]]``; the trial's error holds the message and its
+``file:line:col``).  One rule for both: the budget counts *finished* trials
+(completed or failed); rejected and cached ones do not count, and a search
+whose strategy makes ``MAX_IDLE_ASKS`` proposals in a row that finish nothing
+stops early (the space, or its feasible part, is exhausted).  A rejected
+genotype proposed again is answered from the store (``cached``).  A mistake of
+configuration (an objective the estimator does not give, a constraint it
+cannot check) still stops the search at once.
+
+:func:`realizability` is the twin of ``nasdsl check --sample``: how many random
+genotypes of a space cannot be realized, and why.
 """
 
 from __future__ import annotations
@@ -23,7 +39,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from . import plugins
-from .errors import NasdslError
+from .errors import NasdslError, NasError
 from .genotype import Genotype
 from .space import Space
 from .store import Store, StoreError, TrialRecord
@@ -98,6 +114,59 @@ def structural_metrics(arch) -> dict[str, float]:
     return {"nodes": float(len(arch.ops())), "depth": float(depth[arch.output_node])}
 
 
+def _said(err: NasError) -> str:
+    return err.message + (f"; {err.hint}" if err.hint else "")
+
+
+def reason(err: NasError) -> str:
+    """One line saying why an architecture cannot be realized: ``message (file:line:col)``."""
+    return f"{_said(err)} ({err.span})" if err.span else _said(err)
+
+
+@dataclass
+class Unrealizable:
+    """One reason random genotypes cannot be realized, and how many of them it stopped."""
+
+    message: str
+    where: Optional[str]  # file:line:col, when the error is located
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}" if self.where else self.message
+
+
+@dataclass
+class Realizability:
+    """What :func:`realizability` found: ``failed`` of ``sampled`` genotypes cannot be realized."""
+
+    sampled: int
+    failed: int
+    reasons: list[Unrealizable]  # most frequent first
+
+    @property
+    def fraction(self) -> float:
+        return self.failed / self.sampled if self.sampled else 0.0
+
+
+def realizability(space: Space, n: int, seed: Any = 0) -> Realizability:
+    """Realize ``n`` random genotypes (``space.sample``, seeded) and count those that cannot be realized.
+
+    Reasons are grouped by the error's message and location, not by genotype.
+    """
+    import random
+    from collections import Counter
+
+    rng = random.Random(seed)
+    found: Counter[tuple[str, Optional[str]]] = Counter()
+    for _ in range(n):
+        try:
+            space.realize(space.sample(rng))
+        except NasError as e:
+            found[(_said(e), str(e.span) if e.span else None)] += 1
+    ranked = sorted(found.items(), key=lambda kv: (-kv[1], kv[0][1] or "", kv[0][0]))  # most frequent first
+    return Realizability(n, sum(found.values()), [Unrealizable(m, w, c) for (m, w), c in ranked])
+
+
 def run_trial(payload: dict[str, Any]) -> dict[str, Any]:
     """Evaluate one trial (in whatever process the executor chose); never raises."""
     from .estimator import TrialSpec
@@ -109,7 +178,11 @@ def run_trial(payload: dict[str, Any]) -> dict[str, Any]:
         space = ref.load()
         est = _cached_estimator(ref, payload["estimator"], payload["data"], payload["estimator_options"])
         genotype = space.validate(Genotype(values=payload["genotype"]))
-        arch = space.realize(genotype, input_shape=getattr(est, "input_shape", lambda: None)())
+        try:
+            arch = space.realize(genotype, input_shape=getattr(est, "input_shape", lambda: None)())
+        except NasError as e:  # this architecture cannot be realized: rejected, like a broken constraint
+            out.update(status="rejected", error=reason(e))
+            return out
         workdir = Path(payload["workdir"]) if payload.get("workdir") else None
         pre = dict(structural_metrics(arch))
         constraints = space.constraints
@@ -402,4 +475,4 @@ def pareto_front(points: list[tuple[int, list[float]]]) -> list[int]:
 
 
 __all__ = ["Search", "SearchResult", "SearchError", "run_trial", "parse_objective", "pareto_front", "open_store",
-           "StoreError"]
+           "StoreError", "realizability", "Realizability", "Unrealizable", "reason"]

@@ -8,24 +8,49 @@ resumed search continues the same search.
 
 Results are told as a :class:`Result`: ``value`` is the objective to
 **maximize** (None for a failed trial), ``metrics`` everything measured.
+
+Genotypes are de-duplicated by :func:`dedup_hash`: the canonical hash of the
+architecture, or — for a genotype whose architecture cannot be realized (merged
+maps of incompatible sizes, ...) — a hash of its canonical values, so proposing
+such a genotype never raises and a second proposal of it is still a duplicate.
+The search loop rejects it (status ``rejected``, value None) like a genotype
+that breaks a ``where`` constraint.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterable, Optional
 
+from .errors import NasError
 from .genotype import Genotype
 from .plugins import check_options
 from .space import Space
+
+
+def dedup_hash(space: Space, genotype: Genotype) -> str:
+    """The hash genotypes are de-duplicated by; never raises for a genotype the space accepts.
+
+    ``space.canonical_hash`` (isomorphic architectures hash alike) where the architecture can be
+    realized; else a hash of the canonical genotype values (inactive decisions at their default,
+    inputs in order), hashed under a prefix of its own so it stands apart from architecture hashes.
+    """
+    try:
+        return space.canonical_hash(genotype)
+    except NasError:  # the architecture cannot be realized: the search rejects it, but it is still one genotype
+        values = space.canonical(genotype).values
+        text = "unrealizable:" + json.dumps(values, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 @dataclass
 class Result:
     value: Optional[float]  # the objective, higher is better; None when the trial failed
     metrics: dict[str, float] = field(default_factory=dict)
-    status: str = "completed"  # completed | failed | rejected | cached
+    status: str = "completed"  # completed | failed | rejected (a constraint, or not realizable) | cached
 
     @property
     def ok(self) -> bool:
@@ -84,11 +109,11 @@ class Strategy:
 
     # ------------------------------------------------------------ helpers for subclasses
     def hash(self, genotype: Genotype) -> str:
-        """The canonical hash (isomorphic genotypes are one architecture); cached."""
+        """The canonical hash (isomorphic genotypes are one architecture), see :func:`dedup_hash`; cached."""
         key = genotype.model_dump_json()
         h = self._hashes.get(key)
         if h is None:
-            h = self.space.canonical_hash(genotype)
+            h = dedup_hash(self.space, genotype)
             if len(self._hashes) > 200_000:
                 self._hashes.clear()
             self._hashes[key] = h

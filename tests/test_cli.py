@@ -84,3 +84,40 @@ def test_draw_space_and_architecture(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "digraph" in arch.read_text() and "dil_conv_3x3" in arch.read_text()
     assert "dot -T" in r.stdout  # says how to render the .dot file
+
+
+def test_check_sample_reports_unrealizable_genotypes_and_exits_1(tmp_path):
+    import re
+
+    from .test_rejected import MERGE, SUM, UNREALIZABLE
+
+    space = tmp_path / "space.nas"
+    space.write_text(UNREALIZABLE)
+    r = nasdsl("check", str(space), "--sample", "200", "--seed", "3")
+    assert r.returncode == 1, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[0].startswith(f"ok: {space}: network 'bad'")  # it compiles: only sampling finds the problem
+    m = re.fullmatch(r"sampled 200 genotypes: (\d+) \((\d+\.\d)%\) cannot be realized", lines[1])
+    assert m, lines[1]
+    failed = int(m.group(1))
+    assert 0 < failed < 200 and m.group(2) == f"{100 * failed / 200:.1f}"
+    reasons = [re.fullmatch(r"\s+(\d+)\s+(\S+:\d+:\d+): (.*)", x).groups() for x in lines[2:]]
+    # most frequent first, grouped by message and place, counts adding up to the failures
+    assert [(where, message) for _, where, message in reasons] == [(f"{space}:5:9", MERGE), (f"{space}:7:9", SUM)]
+    assert int(reasons[0][0]) > int(reasons[1][0]) > 0 and sum(int(n) for n, _, _ in reasons) == failed
+    again = nasdsl("check", str(space), "--sample", "200", "--seed", "3")
+    assert again.stdout == r.stdout  # seeded: a CI gate that does not flake
+    both = nasdsl("check", "spaces/nasbench201.nas", str(space), "--sample", "50")
+    assert both.returncode == 1 and both.stdout.count("sampled 50 genotypes: ") == 2  # every file is sampled
+    assert "sampled 50 genotypes: 0 (0.0%)" in both.stdout.split(f"ok: {space}")[0]
+    plain = nasdsl("check", str(space))
+    assert plain.returncode == 0 and "sampled" not in plain.stdout  # without --sample, check only compiles
+    assert "exit 1 if any cannot be realized" in " ".join(nasdsl("check", "--help").stdout.split())
+
+
+def test_check_sample_of_nasbench201_finds_no_failure_and_exits_0():
+    r = nasdsl("check", "spaces/nasbench201.nas", "--sample", "200")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "sampled 200 genotypes: 0 (0.0%) cannot be realized"
+    r = nasdsl("check", "spaces/nasbench201.nas", "--sample", "0")
+    assert r.returncode == 1 and "--sample must be at least 1" in r.stderr
