@@ -9,6 +9,7 @@ pip-installed into the current environment and uninstalled afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -478,29 +479,48 @@ def _pip(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-def test_thirdparty_package_installs_and_runs(tmp_path):
-    """pip-install tests/thirdparty_plugin into this environment; ``nasdsl plugins`` and ``nasdsl search`` see it."""
-    dist = "nasdsl-greedy"
-    version = re.search(r'^version = "([^"]+)"', (THIRDPARTY / "pyproject.toml").read_text(), re.M).group(1)
+def _forget(module: str) -> None:
+    """Drop ``module`` and its submodules from this process and re-read the entry points."""
+    for m in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
+        del sys.modules[m]
+    importlib.invalidate_caches()
+    plugins.reset()
+
+
+@contextlib.contextmanager
+def pip_installed(package_dir: Path, dist: str, module: str, tmp_path: Path):
+    """pip-install the package at ``package_dir`` into this environment, yield its version, uninstall it.
+
+    Built from a copy, so the build leaves no build/ or *.egg-info in tests/; skipped if ``dist`` is
+    installed already (not ours to remove); uninstalled even after a half-finished install, and checked gone.
+    """
+    version = re.search(r'^version = "([^"]+)"', (package_dir / "pyproject.toml").read_text(), re.M).group(1)
     if _pip("show", dist).returncode == 0:
         pytest.skip(f"{dist} is installed already (another run of this test?); not touching it")
-    # build from a copy, so the build leaves no build/ or *.egg-info in tests/
-    src = tmp_path / "src"
-    shutil.copytree(THIRDPARTY, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    backend_here = importlib.util.find_spec("setuptools") is not None
-    flags = ["--no-deps", "--no-build-isolation"] if backend_here else ["--no-deps"]
+    src = tmp_path / f"src-{dist}"
+    shutil.copytree(package_dir, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    flags = ["--no-deps", "--no-build-isolation"] if importlib.util.find_spec("setuptools") else ["--no-deps"]
     installed = False
     try:
         proc = _pip("install", *flags, str(src))
-        installed = True  # uninstall even after a half-finished install
+        installed = True
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert importlib.metadata.version(dist) == version
+        _forget(module)  # in this process too: the plugin now comes from the installed package's entry point
+        assert Path(importlib.import_module(module).__file__).resolve().parent != package_dir / module
+        yield version
+    finally:
+        if installed:
+            out = _pip("uninstall", "-y", dist)
+            assert out.returncode == 0, out.stdout + out.stderr
+        _forget(module)
+    assert _pip("show", dist).returncode != 0, f"{dist} is still installed"
 
-        # in this process too, once reset: the strategy comes from the entry point of the installed package
-        importlib.invalidate_caches()
-        sys.modules.pop("nasdsl_greedy", None)
-        plugins.reset()
-        cls = plugins.get_strategy("greedy")
+
+def test_thirdparty_package_installs_and_runs(tmp_path):
+    """pip-install tests/thirdparty_plugin into this environment; ``nasdsl plugins`` and ``nasdsl search`` see it."""
+    with pip_installed(THIRDPARTY, "nasdsl-greedy", "nasdsl_greedy", tmp_path) as version:
+        cls = plugins.get_strategy("greedy")  # from the entry point of the installed package
         assert cls.__name__ == "GreedySearch"
         assert Path(sys.modules[cls.__module__].__file__).resolve().parent != THIRDPARTY / "nasdsl_greedy"
         assert plugins.strategies.entry("greedy").plugin == "greedy"
@@ -525,14 +545,6 @@ def test_thirdparty_package_installs_and_runs(tmp_path):
 
         with Store(store) as st:
             assert st.meta()["strategy"] == "greedy"
-    finally:
-        if installed:
-            out = _pip("uninstall", "-y", dist)
-            assert out.returncode == 0, out.stdout + out.stderr
-        sys.modules.pop("nasdsl_greedy", None)
-        importlib.invalidate_caches()
-        plugins.reset()
-    assert _pip("show", dist).returncode != 0, f"{dist} is still installed"
     assert "greedy" not in plugins.strategies.names()
 
 
@@ -552,27 +564,9 @@ def test_thirdparty_op_package_adds_an_op_to_the_language(tmp_path):
     torch = pytest.importorskip("torch")
     from nasdsl import NasError, Space, primitives
 
-    dist = "nasdsl-gelu2"
-    version = re.search(r'^version = "([^"]+)"', (THIRDPARTY_OPS / "pyproject.toml").read_text(), re.M).group(1)
-    if _pip("show", dist).returncode == 0:
-        pytest.skip(f"{dist} is installed already (another run of this test?); not touching it")
     with pytest.raises(NasError, match="unknown op or name 'gelu2'"):
         Space.from_text(SEQ_WITH_GELU2, "before.nas")
-    src = tmp_path / "src"
-    shutil.copytree(THIRDPARTY_OPS, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    backend_here = importlib.util.find_spec("setuptools") is not None
-    flags = ["--no-deps", "--no-build-isolation"] if backend_here else ["--no-deps"]
-    installed = False
-    try:
-        proc = _pip("install", *flags, str(src))
-        installed = True  # uninstall even after a half-finished install
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert importlib.metadata.version(dist) == version
-        importlib.invalidate_caches()
-        for m in [m for m in sys.modules if m.startswith("nasdsl_gelu2")]:
-            del sys.modules[m]
-        plugins.reset()
-
+    with pip_installed(THIRDPARTY_OPS, "nasdsl-gelu2", "nasdsl_gelu2", tmp_path) as version:
         prim = primitives.get("gelu2")
         assert prim is not None and prim.origin == "gelu2" and prim.rule == "keep" and prim.param_names() == []
         assert "gelu2" in primitives.names() and "gelu2" in plugins.ops.names("torch")
@@ -615,15 +609,6 @@ def test_thirdparty_op_package_adds_an_op_to_the_language(tmp_path):
         check.write_text(SEQ_WITH_GELU2)
         proc = _cli("check", str(check), timeout=120)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-    finally:
-        if installed:
-            out = _pip("uninstall", "-y", dist)
-            assert out.returncode == 0, out.stdout + out.stderr
-        for m in [m for m in sys.modules if m.startswith("nasdsl_gelu2")]:
-            del sys.modules[m]
-        importlib.invalidate_caches()
-        plugins.reset()
-    assert _pip("show", dist).returncode != 0, f"{dist} is still installed"
     assert primitives.get("gelu2") is None
     with pytest.raises(NasError, match="unknown op or name 'gelu2'"):
         Space.from_text(SEQ_WITH_GELU2, "after.nas")
