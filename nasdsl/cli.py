@@ -79,12 +79,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="realize N random genotypes of each space; exit 1 if any cannot be realized")
     p.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0, so a CI run is repeatable)")
 
-    p = sub.add_parser("count", help="exact number of architectures")
+    p = sub.add_parser("count", help="exact number of architectures; --feasible: how many satisfy the 'where' constraints")
     _space_args(p)
+    p.add_argument("--feasible", action="store_true",
+                   help="count those that satisfy the constraints: exact where it can be, else a sampled estimate "
+                        "with its 95%% interval (labelled so)")
+    p.add_argument("--samples", type=int, default=2000, metavar="N", help="samples of an estimate (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the samples (default 0)")
 
     p = sub.add_parser("show", help="the decisions of a space, its IR, or a realized architecture")
     _space_args(p)
     p.add_argument("--ir", action="store_true", help="print the templates (the Space IR) as text")
+    p.add_argument("--supernet", action="store_true",
+                   help="print the supernet IR (every option of every decision, resolved and shaped), linted")
     p.add_argument("--genotype", "-g", metavar="GENOTYPE", help="realize this genotype and print its Architecture IR")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -220,8 +227,28 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_count(args: argparse.Namespace) -> int:
     space = _load(args)
-    print(space.size())
+    if not args.feasible:
+        print(space.size())
+        return 0
+    if args.samples < 1:
+        raise NasdslError("--samples must be at least 1")
+    from .constraints import count_feasible
+
+    found = count_feasible(space, samples=args.samples, seed=args.seed, arch_metrics=_model_metrics)
+    print(found.describe())
+    width = len(str(found.samples or found.total))
+    for text, n in found.reasons.most_common():
+        print(f"  {n:>{width}}  " + (text if text == "cannot be realized" else f"broke 'where {text}' first"))
     return 0
+
+
+def _model_metrics(arch) -> dict[str, float]:
+    """Parameters and FLOPs of the model the PyTorch backend builds (for params/flops constraints)."""
+    from .plugins import get_backend
+
+    backend = get_backend("torch")()
+    model = backend.build(arch)
+    return {"params": float(backend.count_params(model)), "flops": float(backend.flops(model, arch.input_shape))}
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -234,6 +261,13 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     if args.ir:
         print(space.templates_text())
+        return 0
+    if args.supernet:
+        from .compiler.supernet import lint_supernet
+
+        ir = space.supernet()
+        lint_supernet(ir)
+        print(ir.to_json(indent=2) if args.json else ir.to_text())
         return 0
     if args.json:
         print(json.dumps({"space": space.name, "file": space.file, "size": str(space.size()),

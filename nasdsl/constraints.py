@@ -37,6 +37,12 @@ def is_genotype_metric(c: dict[str, Any]) -> bool:
     return c["metric"] == "edges" or "count" in c
 
 
+def measured_before_training(c: dict[str, Any]) -> bool:
+    """Whether nasdsl measures the constraint's metric itself, before any estimator runs: every metric
+    but ``latency``, which only an estimator that times the model (or looks it up) can give."""
+    return is_genotype_metric(c) or c["metric"] in ("params", "flops", "depth", "nodes")
+
+
 def _op_of(text: str) -> str:
     """The op an op choice's option names: ``mbconv(k=3)`` -> mbconv; a path or cell keeps its text."""
     head = text.split("(", 1)[0].strip()
@@ -77,6 +83,28 @@ def broken(space: Any, metrics: dict[str, float]) -> Optional[dict[str, Any]]:
         if c["metric"] in metrics and not compare(metrics[c["metric"]], c["op"], c["value"]):
             return c
     return None
+
+
+def violation(c: dict[str, Any], metrics: dict[str, float]) -> str:
+    """What a rejected trial records: ``edges = 10 breaks 'where edges <= 9' (file:line:col)``; a bound
+    written with network parameters also says its value (``'where edges <= max_edges', i.e. <= 9``)."""
+    said = f"{c['metric']} = {metrics[c['metric']]:.6g} breaks 'where {c['text']}'"
+    if c["text"] != f"{c['metric']} {c['op']} {c['value']}":
+        said += f", i.e. {c['op']} {c['value']:.6g}"
+    return f"{said} ({c['where']})"
+
+
+def structural_metrics(arch: Any) -> dict[str, float]:
+    """Metrics of the Architecture IR itself: ``nodes`` (its ops) and ``depth`` (ops on the longest
+    input -> output path)."""
+    import networkx as nx
+
+    g = arch.graph
+    depth: dict[str, int] = {}
+    for n in nx.topological_sort(g):
+        d = max((depth[u] for u in g.predecessors(n)), default=0)
+        depth[n] = d + (1 if g.nodes[n]["kind"] == "op" else 0)
+    return {"nodes": float(len(arch.ops())), "depth": float(depth[arch.output_node])}
 
 
 @dataclass
@@ -134,8 +162,6 @@ def _histograms(space: Any, cons: list[dict[str, Any]]) -> Counter:
             return Counter(tuple(_contribution(c, d, v) for c in cons) for v in d.values())
         return Counter({zero: d.size()})
 
-    memo: dict[str, Counter] = {}
-
     def hist(d: Decision) -> Counter:
         if d.name not in memo:
             ks = kids.get(d.name, [])
@@ -192,7 +218,7 @@ def count_feasible(space: Any, samples: int = 2000, seed: int = 0, exact_limit: 
             except NasdslError:
                 reasons["cannot be realized"] += 1
                 return False
-            metrics = dict(_structural(arch))
+            metrics = structural_metrics(arch)
             if arch_metrics is not None and any(c["metric"] in ("params", "flops") for c in acons):
                 metrics.update(arch_metrics(arch))
             missing = [c["metric"] for c in acons if c["metric"] not in metrics]
@@ -212,15 +238,3 @@ def count_feasible(space: Any, samples: int = 2000, seed: int = 0, exact_limit: 
     k = sum(1 for _ in range(samples) if ok(space.sample(rng), reasons))
     p, lo, hi = _wilson(k, samples)
     return Feasible(p * total, total, False, "sampled", samples, lo * total, hi * total, reasons)
-
-
-def _structural(arch: Any) -> dict[str, float]:
-    """Depth (ops on the longest input -> output path) and node count (ops) of an architecture."""
-    import networkx as nx
-
-    g = arch.graph
-    depth: dict[str, int] = {}
-    for n in nx.topological_sort(g):
-        d = max((depth[u] for u in g.predecessors(n)), default=0)
-        depth[n] = d + (1 if g.nodes[n]["kind"] == "op" else 0)
-    return {"nodes": float(len(arch.ops())), "depth": float(depth[arch.output_node])}

@@ -36,6 +36,10 @@ class Estimator:
 
     name: ClassVar[str] = "estimator"
     objective: ClassVar[str] = "valid_acc"
+    #: the metrics ``evaluate`` returns, when the estimator declares them; a search then refuses at once a
+    #: ``where`` on a metric nasdsl cannot measure before training (``latency``) that is not among them.
+    #: ``None``: not declared, so such a constraint is checked on the first trial's metrics instead.
+    measures: ClassVar[Optional[tuple[str, ...]]] = None
 
     def __init__(self, space: Space, data: str = "digits", **options: Any):
         self.space = space

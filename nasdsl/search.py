@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from . import plugins
+from .constraints import broken, genotype_metrics, measured_before_training, structural_metrics, violation
 from .errors import NasdslError, NasError
 from .genotype import Genotype
 from .space import Space
@@ -96,22 +97,6 @@ def parse_objective(text: str) -> tuple[str, float]:
     """``valid_acc`` (maximize) or ``-params`` (minimize) -> (metric, sign)."""
     text = text.strip()
     return (text[1:], -1.0) if text.startswith("-") else (text, 1.0)
-
-
-def _compare(v: float, op: str, bound: float) -> bool:
-    return {"<": v < bound, "<=": v <= bound, ">": v > bound, ">=": v >= bound, "==": v == bound, "!=": v != bound}[op]
-
-
-def structural_metrics(arch) -> dict[str, float]:
-    """Metrics of the Architecture IR itself: op count and depth (longest input -> output path in ops)."""
-    import networkx as nx
-
-    g = arch.graph
-    depth: dict[str, int] = {}
-    for n in nx.topological_sort(g):
-        d = max((depth[u] for u in g.predecessors(n)), default=0)
-        depth[n] = d + (1 if g.nodes[n]["kind"] == "op" else 0)
-    return {"nodes": float(len(arch.ops())), "depth": float(depth[arch.output_node])}
 
 
 def _said(err: NasError) -> str:
@@ -178,29 +163,32 @@ def run_trial(payload: dict[str, Any]) -> dict[str, Any]:
         space = ref.load()
         est = _cached_estimator(ref, payload["estimator"], payload["data"], payload["estimator_options"])
         genotype = space.validate(Genotype(values=payload["genotype"]))
+        pre = genotype_metrics(space, genotype.values)  # edges, count(OP): read off the genotype, nothing built
+        c = broken(space, pre)
+        if c is not None:
+            out.update(status="rejected", metrics=pre, error=violation(c, pre))
+            return out
         try:
             arch = space.realize(genotype, input_shape=getattr(est, "input_shape", lambda: None)())
         except NasError as e:  # this architecture cannot be realized: rejected, like a broken constraint
             out.update(status="rejected", error=reason(e))
             return out
         workdir = Path(payload["workdir"]) if payload.get("workdir") else None
-        pre = dict(structural_metrics(arch))
+        pre.update(structural_metrics(arch))
         constraints = space.constraints
         if any(c["metric"] in ("params", "flops") for c in constraints):
             backend = plugins.get_backend("torch")()
             model = backend.build(arch)
             pre["params"] = float(backend.count_params(model))
             pre["flops"] = float(backend.flops(model, arch.input_shape))
-        broken = [c for c in constraints if c["metric"] in pre and not _compare(pre[c["metric"]], c["op"], c["value"])]
-        if broken:
-            c = broken[0]
-            out.update(status="rejected", metrics=pre,
-                       error=f"{c['metric']} = {pre[c['metric']]:.6g} breaks 'where {c['text']}' ({c['where']})")
+        c = broken(space, pre)
+        if c is not None:
+            out.update(status="rejected", metrics=pre, error=violation(c, pre))
             return out
         spec = TrialSpec(payload["number"], genotype, arch, workdir, payload.get("seed", 0), payload.get("extra", {}))
-        metrics = {**pre, **{k: float(v) for k, v in est.evaluate(spec).items()}}
-        broken = [c for c in constraints if c["metric"] in metrics and c["metric"] not in pre
-                  and not _compare(metrics[c["metric"]], c["op"], c["value"])]
+        measured = {k: float(v) for k, v in est.evaluate(spec).items()}
+        metrics = {**pre, **measured}
+        late = broken(space, {k: v for k, v in measured.items() if k not in pre})  # e.g. latency
         name, sign = parse_objective(payload["objective"])
         if name not in metrics:
             out["fatal"] = f"the objective '{name}' is not a metric of this estimator (it gives: {', '.join(sorted(metrics))})"
@@ -215,10 +203,8 @@ def run_trial(payload: dict[str, Any]) -> dict[str, Any]:
         if not math.isfinite(value):
             out.update(metrics=metrics, error=f"objective {payload['objective']} is {metrics[name]}")
             return out
-        if broken:
-            c = broken[0]
-            out.update(status="rejected", metrics=metrics,
-                       error=f"{c['metric']} = {metrics[c['metric']]:.6g} breaks 'where {c['text']}' ({c['where']})")
+        if late is not None:
+            out.update(status="rejected", metrics=metrics, error=violation(late, metrics))
             return out
         out.update(status="completed", metrics=metrics, value=value)
     except MemoryError:
@@ -266,6 +252,11 @@ class Search:
             _cached_estimator(self.space_ref, estimator, data, self.estimator_options)
         except (ValueError, TypeError, NasdslError) as e:
             raise SearchError(f"estimator '{estimator}': {e}") from None
+        for c in self.space.constraints:
+            if not measured_before_training(c) and est_cls.measures is not None and c["metric"] not in est_cls.measures:
+                raise SearchError(f"the constraint 'where {c['text']}' ({c['where']}) cannot be checked: estimator "
+                                  f"'{estimator}' does not measure '{c['metric']}' (it gives: "
+                                  f"{', '.join(est_cls.measures)})")
         strat_cls = plugins.get_strategy(strategy)
         try:
             self.strategy = strat_cls(self.space, seed=seed, **self.strategy_options)

@@ -95,3 +95,62 @@ def test_latency_cannot_be_counted_and_bad_metrics_are_located() -> None:
     edge = text.replace("latency < 5", "edgs <= 2")
     with pytest.raises(NasError, match="did you mean 'edges'"):
         Space.from_text(edge, file="e.nas")
+
+
+def test_count_feasible_on_the_command_line(capsys) -> None:
+    from nasdsl.cli import main
+
+    assert main(["count", "--feasible", str(ROOT / "spaces" / "nasbench101.nas")]) == 0
+    assert capsys.readouterr().out.startswith("169093980 of 509607936 architectures satisfy the constraints (exact")
+    assert main(["count", str(ROOT / "spaces" / "nasbench101.nas")]) == 0
+    assert capsys.readouterr().out.strip() == "509607936"
+
+
+def test_count_feasible_of_a_params_bound_builds_each_model(tmp_path, capsys) -> None:
+    from nasdsl.cli import main
+
+    text = """network n(C = 8) {
+    input [3, 8, 8]
+    where params <= 1600
+    a = conv_3x3({4, 8, 16, 32}) -> batchnorm -> relu
+    b = repeat {1, 2, 3} { conv_3x3(8) -> relu }
+    return global_avg_pool -> linear(2)
+}
+"""
+    (tmp_path / "p.nas").write_text(text)
+    assert main(["count", "--feasible", str(tmp_path / "p.nas")]) == 0  # 12 architectures: each one built
+    out = capsys.readouterr().out
+    space = Space.from_text(text, file=str(tmp_path / "p.nas"))
+    from nasdsl.cli import _model_metrics
+
+    want = sum(1 for g in space.enumerate() if _model_metrics(space.realize(g))["params"] <= 1600)
+    assert 0 < want < 12 and out.startswith(f"{want} of 12 architectures satisfy the constraints (exact")
+    assert f"{12 - want}  broke 'where params <= 1600' first" in out
+    assert main(["count", "--feasible", "--samples", "0", str(tmp_path / "p.nas")]) == 1
+    assert "--samples must be at least 1" in capsys.readouterr().err
+
+
+def test_show_supernet_prints_the_linted_ir_and_its_json(capsys) -> None:
+    import json
+
+    from nasdsl.cli import main
+    from nasdsl.compiler.supernet import SupernetIR
+
+    nb201 = str(ROOT / "spaces" / "nasbench201.nas")
+    assert main(["show", "--supernet", nb201]) == 0
+    text = capsys.readouterr().out
+    space = Space.from_file(nb201)
+    assert text.strip() == space.supernet().to_text().strip()
+    assert "choice[nb201_cell.e0_1]" in text and "when nb201_cell.e0_1=='nor_conv_3x3'" in text
+    assert main(["show", "--supernet", "--json", nb201]) == 0
+    ir = SupernetIR.from_json(capsys.readouterr().out)
+    assert ir == space.supernet() and json.loads(ir.to_json())["format"] == "nasdsl.supernet/1"
+
+
+def test_a_violation_says_the_bound_a_parameter_gave() -> None:
+    from nasdsl.constraints import violation
+
+    space = Space.from_file(ROOT / "spaces" / "nasbench101.nas", params={"max_edges": 7})
+    (c,) = space.constraints
+    assert violation(c, {"edges": 10.0}) == f"edges = 10 breaks 'where edges <= max_edges', i.e. <= 7 ({c['where']})"
+    assert c["where"].endswith("nasbench101.nas:26:11")

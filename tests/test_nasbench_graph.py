@@ -226,3 +226,30 @@ def test_unpickler_reads_plain_data():
     data = {3: {"valid_perf": 0.5, "perf": np.float64(0.25), "latency": 0.01, "para": np.float32(1.5)}}
     assert nbg.restricted_loads(pickle.dumps(data, protocol=3)) == data
     assert nbg.RestrictedUnpickler(io.BytesIO(pickle.dumps([1, "a", (2.0,)]))).load() == [1, "a", (2.0,)]
+
+
+def test_a_latency_bound_is_checked_on_the_recorded_latency(tmp_path):
+    """nasbench-graph measures latency, so ``where latency < X`` is accepted; the trials over the bound are
+    rejected with their recorded latency, the others completed under it."""
+    from nasdsl.search import Search
+    from nasdsl.store import Store
+
+    table = nbg.load_table("cora")
+    bound = float(np.median([r["latency"] for r in table.records()]))
+    text = (SPACES_DIR / "nasbench_graph.nas").read_text().replace(
+        "    input [features]\n", f"    input [features]\n    where latency < {bound!r}\n", 1)
+    path = tmp_path / "fast.nas"
+    path.write_text(text)
+    s = Search(path, strategy="random", estimator="nasbench-graph", data="cora", budget=8, store=tmp_path / "s.db",
+               executor="inprocess", seed=3)
+    try:
+        result = s.run()
+    finally:
+        s.close()
+    assert result.counts["completed"] == 8
+    with Store(tmp_path / "s.db") as st:
+        rejected = st.trials("rejected")
+        assert rejected, "no sampled architecture was over the median latency"
+        for t in rejected:
+            assert t.metrics["latency"] >= bound and t.error.startswith(f"latency = {t.metrics['latency']:.6g} breaks")
+        assert all(t.metrics["latency"] < bound for t in st.trials("completed"))

@@ -200,3 +200,50 @@ def test_realizability_counts_the_reasons_most_frequent_first(tmp_path):
     assert 0.45 < found.fraction < 0.72
     assert realizability(Space.from_file(path), 300, seed=4) == found  # seeded
     assert str(found.reasons[0]) == f"{path}:5:9: {MERGE}"
+
+
+EDGES = """network few(classes = 3) {
+    input [3, 8, 8]
+    where edges <= 1
+    a = conv_3x3(4) -> relu
+    b = conv_3x3(4) -> relu
+    c = sum(a -> none, any subset of [a, b])
+    return c -> global_avg_pool -> linear(classes)
+}
+"""
+
+
+def test_a_broken_genotype_constraint_is_rejected_before_anything_is_built(tmp_path, counting, monkeypatch):
+    path = tmp_path / "few.nas"
+    path.write_text(EDGES)
+    realized: list[dict] = []
+    real = Space.realize
+
+    def spy(self, g, *args, **kwargs):
+        realized.append(dict(g.values))
+        return real(self, g, *args, **kwargs)
+
+    monkeypatch.setattr(Space, "realize", spy)
+    result = search(str(path), tmp_path / "e.db", strategy="grid", budget=4)  # the grid runs out first
+    assert result.counts["completed"] == 3
+    with Store(tmp_path / "e.db") as st:
+        (rejected,) = st.trials("rejected")  # [a, b] is the one genotype with two edges
+        assert sorted(rejected.genotype.values["few.c.inputs"]) == ["a", "b"]
+        assert rejected.metrics == {"edges": 2.0}
+        assert rejected.error == f"edges = 2 breaks 'where edges <= 1' ({path}:3:11)"
+        assert {len(t.genotype.values["few.c.inputs"]) for t in st.trials("completed")} == {0, 1}
+        assert all(t.metrics["edges"] == len(t.genotype.values["few.c.inputs"]) for t in st.trials("completed"))
+    assert len(realized) >= 3 and rejected.genotype.values not in realized  # nothing was realized, built or trained for it
+    assert rejected.genotype.values not in counting.evaluated
+
+
+def test_latency_that_the_estimator_does_not_measure_stops_the_search_at_once(tmp_path):
+    from nasdsl.search import SearchError
+
+    path = tmp_path / "lat.nas"
+    path.write_text(EDGES.replace("edges <= 1", "latency < 0.01"))
+    with pytest.raises(SearchError) as info:
+        Search(str(path), strategy="random", estimator="train", budget=2, store=tmp_path / "l.db", executor="inprocess")
+    msg = str(info.value)
+    assert f"'where latency < 0.01' ({path}:3:11) cannot be checked: estimator 'train' does not measure 'latency'" in msg
+    assert not (tmp_path / "l.db").exists()  # refused before the store was opened

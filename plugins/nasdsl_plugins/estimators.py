@@ -31,6 +31,7 @@ RECIPE_OPTIONS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight
 class TrainEstimator(Estimator):
     name = "train"
     objective = "valid_acc"
+    measures = ("valid_acc", "valid_loss", "test_acc", "test_loss", "train_loss", "epochs", "steps", "train_seconds")
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
@@ -95,6 +96,7 @@ class TrainEstimator(Estimator):
 
 class SuccessiveHalvingEstimator(TrainEstimator):
     name = "sha"
+    measures = TrainEstimator.measures + ("epochs_trained", "params", "flops")  # and rung_E for each rung E
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
@@ -173,6 +175,7 @@ class HyperbandEstimator(SuccessiveHalvingEstimator):
 class CostEstimator(Estimator):
     name = "cost"
     objective = "-params"
+    measures = ("params", "flops")
 
     def __init__(self, space, data: str = "digits", **options: Any):
         super().__init__(space, data, **options)

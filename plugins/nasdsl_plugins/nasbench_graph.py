@@ -511,6 +511,7 @@ class NasBenchGraphEstimator(Estimator):
 
     name = "nasbench-graph"
     objective = "valid_acc"
+    measures = BenchTable.METRICS
 
     def __init__(self, space: Any, data: str = "cora", **options: Any):
         super().__init__(space, data, **options)
