@@ -156,7 +156,8 @@ def _histograms(space: Any, cons: list[dict[str, Any]]) -> Counter:
         """The histogram of a decision that guards no other: without enumerating a large input choice."""
         if isinstance(d, InputChoice):
             n = len(d.candidates)
-            sizes = {j: math.comb(n, j) for j in range(n + 1)} if d.mode == "subset" else {d.k: d.size()}
+            ks = range(n + 1) if d.mode == "subset" else d.sizes() if d.mode == "distinct" else ()
+            sizes = {j: math.comb(n, j) for j in ks} or {d.k: d.size()}
             return Counter({tuple(j if c["metric"] == "edges" else 0 for c in cons): cnt for j, cnt in sizes.items()})
         if isinstance(d, OpChoice):
             return Counter(tuple(_contribution(c, d, v) for c in cons) for v in d.values())

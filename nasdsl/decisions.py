@@ -17,10 +17,11 @@ Kinds:
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 from .errors import GenotypeError
 
@@ -28,7 +29,8 @@ from .errors import GenotypeError
 @dataclass(frozen=True)
 class Guard:
     """The decision is active only when ``decision`` satisfies ``op value``
-    (op: '==', '>=', or 'in' with a tuple of values: an ``if`` on a decision)."""
+    (op: '==', '>=', 'in' with a tuple of values: an ``if`` on a decision, or 'len>=': an input
+    choice picked at least ``value`` inputs, for the op on a slot of ``pick {1, 2} of [...] each OPS``)."""
 
     decision: str
     op: str
@@ -37,9 +39,13 @@ class Guard:
     def holds(self, v: Any) -> bool:
         if self.op == "in":
             return v in self.value
+        if self.op == "len>=":
+            return len(v) >= self.value
         return v == self.value if self.op == "==" else v >= self.value
 
     def __str__(self) -> str:
+        if self.op == "len>=":
+            return f"len({self.decision}) >= {self.value}"
         return f"{self.decision} {self.op} {self.value!r}"
 
 
@@ -177,17 +183,22 @@ class ValueChoice(Decision):
 @dataclass
 class InputChoice(Decision):
     candidates: tuple[str, ...] = ()
-    k: int = 1
+    k: int = 1  # how many inputs it picks (with ``ks``: the most it picks)
     mode: str = "distinct"  # distinct | independent | subset
     each: tuple[str, ...] = ()  # names of the op decisions aligned with the picked inputs
+    ks: tuple[int, ...] = ()  # ``pick {1, 2} of [...]``: the numbers of different inputs it may pick, ascending
 
     def __post_init__(self):
         self.kind = "inputs"
 
+    def sizes(self) -> tuple[int, ...]:
+        """How many inputs a value may hold (one number but for a value choice on k)."""
+        return self.ks or (self.k,)
+
     def size(self) -> int:
         n = len(self.candidates)
         if self.mode == "distinct":
-            return math.comb(n, self.k)
+            return sum(math.comb(n, k) for k in self.sizes())
         if self.mode == "independent":
             return n ** self.k
         return 2 ** n
@@ -205,8 +216,13 @@ class InputChoice(Decision):
                 i, r = divmod(i, n)
                 out.append(self.candidates[r])
             return out
+        k = self.k
+        for k in self.sizes():  # the values with fewer inputs come first
+            if i < math.comb(n, k):
+                break
+            i -= math.comb(n, k)
         # unrank the i-th k-combination in lexicographic order
-        out, start, k = [], 0, self.k
+        out, start = [], 0
         for j in range(start, n):
             if k == 0:
                 break
@@ -226,7 +242,8 @@ class InputChoice(Decision):
         if self.mode == "independent":
             return sum(p * n ** s for s, p in enumerate(pos))
         pos = sorted(pos)
-        rank, prev, k = 0, -1, self.k
+        k = len(pos)
+        rank, prev = sum(math.comb(n, j) for j in self.sizes() if j < k), -1
         for p in pos:
             for j in range(prev + 1, p):
                 rank += math.comb(n - j - 1, k - 1)
@@ -248,8 +265,8 @@ class InputChoice(Decision):
         if unknown:
             raise self._bad(unknown[0], f"inputs from [{allowed}]")
         if self.mode == "distinct":
-            if len(v) != self.k or len(set(v)) != self.k:
-                raise self._bad(list(v), f"{self.k} different inputs from [{allowed}]")
+            if len(v) not in self.sizes() or len(set(v)) != len(v):
+                raise self._bad(list(v), f"{self._how_many()} different inputs from [{allowed}]")
         elif self.mode == "independent":
             if len(v) != self.k:
                 raise self._bad(list(v), f"{self.k} inputs (repeats allowed) from [{allowed}]")
@@ -257,7 +274,13 @@ class InputChoice(Decision):
             raise self._bad(list(v), f"a subset (no repeats) of [{allowed}]")
         return list(v)
 
+    def _how_many(self) -> str:
+        ks = [str(k) for k in self.sizes()]
+        return ks[0] if len(ks) == 1 else ", ".join(ks[:-1]) + " or " + ks[-1]
+
     def random(self, rng: random.Random) -> list[str]:
+        if self.ks:  # uniform over the domain, as for every decision: sizes weighted by their counts
+            return self.value(rng.randrange(self.size()))
         if self.mode == "distinct":
             return self.canonical(rng.sample(list(self.candidates), self.k))
         if self.mode == "independent":
@@ -278,9 +301,20 @@ class InputChoice(Decision):
             v[s] = rng.choice([c for c in self.candidates if c != v[s]])
             return v
         unpicked = [c for c in self.candidates if c not in v]
+        if self.ks:  # also pick more or fewer inputs: the next number k allows, up or down
+            more, fewer = self._next_sizes(len(v))
+            moves = (["swap"] if unpicked and v else []) + (["grow"] if more else []) + (["shrink"] if fewer else [])
+            move = rng.choice(moves) if moves else None
+            if move == "grow":
+                return v + rng.sample(unpicked, more - len(v))
+            if move == "shrink":
+                keep = sorted(rng.sample(range(len(v)), fewer))
+                return [v[i] for i in keep]
+            if move is None:
+                return v
         if not unpicked:
             return v
-        s = rng.randrange(self.k)
+        s = rng.randrange(len(v))
         v[s] = rng.choice(unpicked)  # keeps the slot's position, so an aligned op stays with it
         return v
 
@@ -290,13 +324,26 @@ class InputChoice(Decision):
             for c in self.candidates:
                 yield self.canonical([x for x in v if x != c] if c in v else v + [c])
             return
-        for s in range(self.k):
+        for s in range(len(v)):
             for c in self.candidates:
                 if c == v[s] or (self.mode == "distinct" and c in v):
                     continue
                 w = list(v)
                 w[s] = c
                 yield w
+        if self.ks:  # the next number of inputs k allows, down or up: drop or add that many
+            more, fewer = self._next_sizes(len(v))
+            if fewer is not None:
+                for keep in itertools.combinations(range(len(v)), fewer):
+                    yield [v[i] for i in keep]
+            if more is not None:
+                unpicked = [c for c in self.candidates if c not in v]
+                for extra in itertools.combinations(unpicked, more - len(v)):
+                    yield self.canonical(v + list(extra))
+
+    def _next_sizes(self, n: int) -> tuple[Optional[int], Optional[int]]:
+        """The allowed numbers of inputs just above and just below ``n`` (None where there is none)."""
+        return (min((k for k in self.ks if k > n), default=None), max((k for k in self.ks if k < n), default=None))
 
     def width(self) -> int:
         return len(self.candidates) * (self.k if self.mode == "independent" else 1)
@@ -314,13 +361,17 @@ class InputChoice(Decision):
             return [self.candidates[max(range(n), key=lambda j: part[s * n + j])] for s in range(self.k)]
         if self.mode == "subset":
             return [c for j, c in enumerate(self.candidates) if part[j] >= 0.5]
-        best = sorted(range(n), key=lambda j: -part[j])[: self.k]
+        k = self.k
+        if self.ks:  # as many as are on, to the nearest number k allows
+            on = sum(1 for x in part if x >= 0.5)
+            k = min(self.ks, key=lambda j: (abs(j - on), j))
+        best = sorted(range(n), key=lambda j: -part[j])[:k]
         return [self.candidates[j] for j in sorted(best)]
 
     def describe(self) -> str:
         cands = ", ".join(self.candidates)
         if self.mode == "distinct":
-            return f"{self.k} different of [{cands}]"
+            return f"{self._how_many()} different of [{cands}]"
         if self.mode == "independent":
             return f"{self.k} independently from [{cands}]"
         return f"any subset of [{cands}]"

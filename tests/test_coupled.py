@@ -283,3 +283,135 @@ def test_op_set_keyword_only_arguments_reach_the_ops_that_take_them() -> None:
     space = Space.from_text(text, file="kw.nas")
     arch = both(space, {"n.a.op": "conv(k=5)"})
     assert args_of(arch, "a.conv")[0]["kh"] == 3 and args_of(arch, "a.conv")[0]["k"] == 5
+
+
+PICK_K = """
+ops o = [conv_3x3, skip_connect, max_pool_3x3]
+cell c(x, y, z) {
+    a = sum(pick {1, 2} of [x, y, z] each o)
+    b = sum(pick {1, 3} of [x, y, z, a]) -> relu
+    return concat(a, b)
+}
+network n(classes = 3) {
+    input [3, 8, 8]
+    s = conv_3x3(8)
+    t = conv_3x3(16) -> conv_3x3(8)
+    u = relu
+    v = c(s, t, u)
+    return global_avg_pool -> linear(classes)
+}
+"""
+
+
+def test_a_value_choice_on_a_picks_k_is_one_decision_with_its_ops_guarded() -> None:
+    from math import comb
+
+    space = Space.from_text(PICK_K, file="pk.nas")
+    assert [(d.name, d.describe(), str(d.guard) if d.guard else None) for d in space.decisions.values()] == [
+        ("c.a.inputs", "1 or 2 different of [x, y, z]", None),
+        ("c.a.op0", "one of conv_3x3, skip_connect, max_pool_3x3", None),
+        ("c.a.op1", "one of conv_3x3, skip_connect, max_pool_3x3", "len(c.a.inputs) >= 2"),
+        ("c.b.inputs", "1 or 3 different of [x, y, z, a]", None)]
+    want = (comb(3, 1) * 3 + comb(3, 2) * 3 ** 2) * (comb(4, 1) + comb(4, 3))
+    assert space.size() == want == 36 * 8
+    every = list(space.enumerate())
+    assert len(every) == want and len({space.canonical_hash(g) for g in every}) == want  # no two alike
+    d = space.decisions["c.a.inputs"]
+    assert [d.index(d.value(i)) for i in range(d.size())] == list(range(6))
+    assert [d.value(i) for i in range(d.size())] == [["x"], ["y"], ["z"], ["x", "y"], ["x", "z"], ["y", "z"]]
+    for g in every[::7]:
+        arch = both(space, g)  # selecting in the supernet IR gives what the walker realizes
+        picked = g.values["c.a.inputs"]
+        assert len([n for n, a in arch.graph.nodes(data=True) if n.startswith("v.a.") and a["kind"] == "op"]) == len(picked)
+        assert space.canonical(g).values == g.values  # op1 at its default when one input is picked
+    one = space.validate({"c.a.inputs": ["z"], "c.a.op0": "skip_connect", "c.a.op1": "max_pool_3x3",
+                          "c.b.inputs": ["a"]})
+    assert space.canonical(one).values["c.a.op1"] == "conv_3x3"  # inactive: the default
+    with pytest.raises(Exception, match=r"c\.b\.inputs.*1 or 3 different inputs from \[x, y, z, a\]"):
+        space.validate({**one.values, "c.b.inputs": ["x", "y"]})
+
+
+def test_sampling_mutation_and_encodings_of_a_variable_pick() -> None:
+    space = Space.from_text(PICK_K, file="pk.nas")
+    rng = random.Random(0)
+    counts = {1: 0, 2: 0}
+    for _ in range(600):
+        counts[len(space.sample(rng).values["c.a.inputs"])] += 1
+    assert 240 < counts[1] < 360 and counts[1] + counts[2] == 600  # uniform over the 6 values: 3 of each size
+    g = space.validate({"c.a.inputs": ["x"], "c.a.op0": "skip_connect", "c.a.op1": "conv_3x3", "c.b.inputs": ["a"]})
+    sizes = {len(space.mutate(g, rng).values["c.a.inputs"]) for _ in range(200)}
+    assert sizes == {1, 2}  # a mutation swaps an input or picks one more
+    near = [n.values for n in space.neighbours(g)]
+    assert {"c.a.inputs": ["x", "y"], "c.a.op0": "skip_connect", "c.a.op1": "conv_3x3", "c.b.inputs": ["a"]} in near
+    assert any(v["c.b.inputs"] == ["x", "y", "a"] for v in near) and all(len(v["c.b.inputs"]) in (1, 3) for v in near)
+    for g in list(space.enumerate())[::5]:
+        assert space.decode(space.encode(g, onehot=True), onehot=True) == g
+        assert space.decode(space.encode(g)) == g
+
+
+def test_a_variable_pick_as_controller_tokens() -> None:
+    from nasdsl_plugins.strategies._tokens import plan
+
+    space = Space.from_text(PICK_K, file="pk.nas")
+    d = space.decisions["c.b.inputs"]
+    p = plan(d, limit=2)  # too many values for one token: how many, then the slots
+    assert p.kind == "sized" and p.sizes == (2, 4, 4, 4)
+    assert p.names == ("c.b.inputs[k]", "c.b.inputs[0]", "c.b.inputs[1]", "c.b.inputs[2]")
+    for v in d.values():
+        tokens = p.encode(v)
+        assert len(tokens) == 4 and p.decode(tokens) == v
+    assert p.decode([0, 3, 0, 0]) == ["a"] and p.decode([1, 1, 1, 3]) == ["y", "z", "a"]  # a repeat moves on
+    assert p.taken([1, 2, 0]) == [2, 0]
+
+
+def test_a_variable_pick_in_a_search_and_in_feasible_counts(tmp_path) -> None:
+    from nasdsl.constraints import count_feasible
+    from nasdsl.search import Search
+
+    text = PICK_K.replace("    input [3, 8, 8]\n", "    input [3, 8, 8]\n    where edges <= 3\n")
+    space = Space.from_text(text, file="pk.nas")
+    f = count_feasible(space)
+    want = sum(1 for g in space.enumerate() if len(g.values["c.a.inputs"]) + len(g.values["c.b.inputs"]) <= 3)
+    assert f.exact and f.count == want and 0 < want < space.size()
+    (tmp_path / "pk.nas").write_text(text)
+    for strategy in ("reinforce", "tpe", "evolution"):
+        s = Search(tmp_path / "pk.nas", strategy=strategy, estimator="cost", budget=6, store=tmp_path / f"{strategy}.db",
+                   executor="inprocess", seed=2)
+        try:
+            result = s.run()
+        finally:
+            s.close()
+        assert result.counts["completed"] == 6, strategy
+
+
+def test_errors_of_a_value_choice_on_k() -> None:
+    base = PICK_K.replace("    b = sum(pick {1, 3} of [x, y, z, a]) -> relu\n", "").replace("concat(a, b)", "a")
+    cases = [("pick {1, 2} of [x, y, z] each o", "pick {1, 2} of [x, y, z] independently each o",
+              "pk.nas:4:18", "picks different inputs: 'pick {1, 2} of [...]', not 'independently'"),
+             ("pick {1, 2} of", "pick {0, 2} of", "pk.nas:4:18", "pick at least 1 input"),
+             ("pick {1, 2} of", "pick {1, 4} of", "pk.nas:4:18", "cannot pick 4 different inputs out of 3"),
+             ("pick {1, 2} of", "pick {1, 1.5} of", "pk.nas:4:18", "holds integers")]
+    for old, new, where, msg in cases:
+        assert old in base
+        with pytest.raises(NasError) as info:
+            Space.from_text(base.replace(old, new), file="pk.nas")
+        assert where in str(info.value) and msg in str(info.value), (new, str(info.value))
+    named = base.replace("    a = sum(pick {1, 2}", "    k = {1, 2}\n    a = sum(pick k")
+    with pytest.raises(NasError) as info:
+        Space.from_text(named, file="pk.nas")
+    assert "written in place: 'pick {1, 2} of [...]'" in str(info.value)
+
+
+def test_a_merge_given_one_tensor_twice_by_a_genotype_fails_alike_in_both_paths() -> None:
+    text = PICK_K.replace("pick {1, 3} of [x, y, z, a]) -> relu", "pick {1, 3} of [x, y, z, a])")
+    space = Space.from_text(text, file="twice.nas")
+    g = {"c.a.inputs": ["x"], "c.a.op0": "conv_3x3", "c.a.op1": "conv_3x3", "c.b.inputs": ["a"]}  # b is a
+    with pytest.raises(NasError) as walk:
+        space.realize_walk(g)
+    with pytest.raises(NasError) as fast:
+        space.realize(g)
+    assert str(fast.value) == str(walk.value)
+    assert "twice.nas:6:22" in str(fast.value) and "('a' and 'b' are the same tensor here)" in str(fast.value)
+    with pytest.raises(NasError, match="same tensor here"):
+        space.canonical_hash(g)
+    assert both(space, {**g, "c.b.inputs": ["x", "y", "a"]}) is not None  # three inputs: b is a sum of its own

@@ -123,7 +123,8 @@ class Explore(Walker):
             g.add_edge(out.node, "output", port=0)
         return node
 
-    def emit_merge(self, mode: str, dname: str | None, inputs: list[Tensor], e: Any, scope: Scope) -> Tensor:
+    def emit_merge(self, mode: str, dname: str | None, inputs: list[Tensor], e: Any, scope: Scope,
+                   spans=None) -> Tensor:
         node = self._tnode(e.func, scope, kind="merge", mode=None if dname else mode, decision=dname)
         self._tedges(scope, inputs, node.node)
         return node
@@ -146,10 +147,11 @@ class Explore(Walker):
     def emit_pick(self, p: PickSite, scope: Scope) -> TensorList:
         ops, e = p.ops, p.expr
         node = self._tnode("pick", scope, kind="pick", decision=p.dname, mode=p.mode, k=p.k,
-                           each=list(p.op_names), options=[o.text for o in ops.options] if ops else [])
+                           each=list(p.op_names), options=[o.text for o in ops.options] if ops else [],
+                           **({"ks": list(p.dec.ks)} if p.dec.ks else {}))
         self._tedges(scope, p.cands, node.node)
-        for oname in p.op_names:
-            self.register(OpChoice(oname, str(e.each.span), scope.guard, options=tuple(o.text for o in ops.options)), e.each.span)
+        for oname, guard in zip(p.op_names, p.op_guards):
+            self.register(OpChoice(oname, str(e.each.span), guard, options=tuple(o.text for o in ops.options)), e.each.span)
             self._options(ops, e.each, oname, lambda i, o: self.slot_scope(scope, oname, i, o, graph=nx.DiGraph()))
         return TensorList([node])
 

@@ -69,7 +69,8 @@ class Realize(Walker):
     def _zero(self, t: Tensor) -> bool:
         return passes.is_zero(self.arch.nodes[t.node])
 
-    def emit_merge(self, mode: str, dname: str | None, inputs: list[Tensor], e: Any, scope: Scope) -> Tensor:
+    def emit_merge(self, mode: str, dname: str | None, inputs: list[Tensor], e: Any, scope: Scope,
+                   spans=None) -> Tensor:
         live = passes.drop_zero_inputs(inputs, self._zero)
         if not live:
             return inputs[0]

@@ -29,13 +29,17 @@ Node kinds and their attributes:
                                             "same"), ``vargs`` {argument: decision} for value choices
     choice  decision, options, ends         one use of an op decision: option i ends at node ends[i]
     pick    decision, mode, k, labels,      an input choice over candidate nodes ``cands`` (their
-            cands, each, slots              source names ``labels``); with ``each``: slots[s][c] is
-                                            the choice node of slot s's op on candidate c
+            cands, each, slots, [ks]        source names ``labels``); with ``each``: slots[s][c] is
+                                            the choice node of slot s's op on candidate c; ``ks``
+                                            (``pick {1, 2} of``): how many it may pick (k: the most)
     subset  decision, labels, cands,        any subset of the candidates; ``default`` when empty
             default
     leaves  cands                           those candidates nothing else consumes
-    merge   mode | decision, inputs         sum / concat / mul of ``inputs`` (pick / subset /
-                                            leaves nodes stand for the tensors they select)
+    merge   mode | decision, inputs,        sum / concat / mul of ``inputs`` (pick / subset /
+            func, labels, argspans          leaves nodes stand for the tensors they select); the
+                                            function written, each input's source name and the
+                                            place of its argument (a genotype that makes two inputs
+                                            one tensor is refused there, as the walker refuses it)
     depth   decision, ends                  a depth choice: depth v ends at node ends[str(v)]
     cond    decision, expr                  an ``if`` on a decision: ``expr`` (a decision expression,
                                             JSON lists) says which branch exists
@@ -64,7 +68,7 @@ from ..architecture import read_graph, read_json
 from ..errors import ArchitectureError, NasError, Span
 from . import passes
 from .values import OpSet, Scope, Tensor, TensorList, _join, eval_expr, expr_text, round_int
-from .walker import CellCall, PickSite, RepeatSite, Walker, max_nodes
+from .walker import CellCall, PickSite, RepeatSite, Walker, max_nodes, merged_twice
 
 KINDS = ("input", "op", "choice", "pick", "subset", "leaves", "merge", "depth", "cond", "phi", "output")
 FORMAT = "nasdsl.supernet/1"
@@ -187,7 +191,8 @@ class SupernetReading(Walker):
     def emit_cell(self, c: CellCall) -> Tensor:
         return self.inline_cell(c)
 
-    def emit_merge(self, mode: str, dname: str | None, inputs: list[Tensor], e: Any, scope: Scope) -> Tensor:
+    def emit_merge(self, mode: str, dname: str | None, inputs: list[Tensor], e: Any, scope: Scope,
+                   spans=None) -> Tensor:
         shapes = [t.shape for t in inputs]
         shape = None
         if all(s is not None for s in shapes):
@@ -196,15 +201,19 @@ class SupernetReading(Walker):
             except NasError:
                 shape = None
         key = self._node(e.func if dname else mode, scope, "merge", shape, e.span, mode=None if dname else mode,
-                         decision=dname, inputs=[t.node for t in inputs])
+                         decision=dname, inputs=[t.node for t in inputs], func=e.func,
+                         labels=[t.label for t in inputs], argspans=[str(s) for s in spans] if spans else None)
         for p, t in enumerate(inputs):
             self._edge(t.node, key, p)
+        for i, s in enumerate(spans or ()):
+            self.spans[f"{key}@{i}"] = s
         return Tensor(key, shape, key)
 
     def emit_pick(self, p: PickSite, scope: Scope) -> TensorList:
         labels = [t.label for t in p.cands]
         key = self._node("pick", scope, "pick", None, p.expr.span, decision=p.dname, mode=p.mode, k=p.k,
-                         labels=labels, cands=[t.node for t in p.cands], each=list(p.op_names), slots=[])
+                         labels=labels, cands=[t.node for t in p.cands], each=list(p.op_names), slots=[],
+                         **({"ks": list(p.dec.ks)} if p.dec.ks else {}))
         slots, shapes = [], []
         if p.ops is None:
             for c, t in enumerate(p.cands):
@@ -385,6 +394,11 @@ class SupernetIR:
     def span(self, key: str) -> Span:
         sp = self._spans.get(key)
         return sp if sp is not None else _span_of(self.graph.nodes[key]["span"])
+
+    def arg_span(self, key: str, i: int) -> Span:
+        """Where the argument of merge ``key`` that gave its input ``i`` is written."""
+        sp = self._spans.get(f"{key}@{i}")
+        return sp if sp is not None else _span_of(self.graph.nodes[key]["argspans"][i])
 
     def plan(self) -> "_Block":
         if self._plan is None:
@@ -726,12 +740,13 @@ class _Leaves(_Step):
 
 
 class _Merge(_Step):
-    __slots__ = ("mode", "decision", "inputs", "prefixes")
+    __slots__ = ("mode", "decision", "inputs", "prefixes", "func", "labels", "argspans")
 
     def __init__(self, ir, key):
         super().__init__(ir, key)
         a = ir.graph.nodes[key]
         self.mode, self.decision, self.inputs = a.get("mode"), a.get("decision"), a["inputs"]
+        self.func, self.labels, self.argspans = a.get("func"), a.get("labels"), a.get("argspans")
         self.prefixes: dict = {}
 
     def run(self, st: Selection) -> None:
@@ -742,6 +757,8 @@ class _Merge(_Step):
                 ins.extend(v)
             else:
                 ins.append(v)
+        if self.argspans and len({t[0] for t in ins}) < len(ins):
+            self._twice(st)
         zero = st.zero
         live = [t for t in ins if t[0] not in zero] if zero else ins
         if not live:
@@ -776,6 +793,18 @@ class _Merge(_Step):
             prefix = self.prefixes[pk] = _prefix(mode, shape)
         nid = st.add(_nid(self.at, mode), mode, [t[0] for t in live], shape, self.span_text, {}, prefix)
         st.real[self.key] = (nid, shape)
+
+
+    def _twice(self, st: Selection) -> None:
+        """The walker's error for a merge whose arguments turn out to be one tensor (see ``merged_twice``)."""
+        seen: dict[str, Optional[str]] = {}
+        for i, (k, label) in enumerate(zip(self.inputs, self.labels)):
+            v = st.real[k]
+            for nid, _ in (v if isinstance(v, list) else [v]):
+                if nid in seen:
+                    raise merged_twice(self.func, seen[nid], label if not isinstance(v, list) else None, nid,
+                                       self.ir.arg_span(self.key, i))
+                seen[nid] = label if not isinstance(v, list) else None
 
 
 class _Depth(_Step):

@@ -76,6 +76,7 @@ class PickSite:
     mode: str  # distinct | independent
     op_names: tuple[str, ...]  # the op decision of each slot (with ``each``)
     ops: Optional[OpSet]
+    op_guards: tuple[Optional[Guard], ...] = ()  # each slot's op decision exists under this guard
 
 
 @dataclass
@@ -115,6 +116,14 @@ class RepeatSite:
     hi: int
     node: Optional[str] = None  # a reading's own use (the supernet's depth node)
 
+
+
+def merged_twice(func: str, first: str | None, second: str | None, node: str, span: Any) -> NasError:
+    """The error of a merge given one tensor twice (the graph holds one edge per pair of nodes)."""
+    names = sorted({n for n in (first, second) if n}) or [node]
+    said = (f"'{names[0]}' twice" if len(names) == 1 else
+            f"one tensor twice ('{names[0]}' and '{names[1]}' are the same tensor here)")
+    return NasError(f"{func}(...) may take {said}; a tensor can be merged once", span)
 
 class Walker:
     """The language's meaning, read one way by each subclass through its ``emit_*`` hooks."""
@@ -208,7 +217,9 @@ class Walker:
     def emit_cell(self, call: "CellCall") -> Tensor:
         raise NotImplementedError
 
-    def emit_merge(self, mode: str, dname: str | None, inputs: list[Tensor], e: Any, scope: Scope) -> Tensor:
+    def emit_merge(self, mode: str, dname: str | None, inputs: list[Tensor], e: Any, scope: Scope,
+                   spans: Optional[list[Span]] = None) -> Tensor:
+        """A merge of ``inputs``; ``spans`` (where written): the argument of ``e`` each input came from."""
         raise NotImplementedError
 
     def may_pass(self, t: Tensor, scope: Scope) -> dict[str, str | None]:
@@ -542,12 +553,11 @@ class Walker:
         v = self._expr(e, scope, want_value=True)
         return v
 
-    def _int(self, e: Any, scope: Scope, what: str) -> int:
+    def _int(self, e: Any, scope: Scope, what: str, instead: str = "a depth choice is 'repeat {2, 3} {...}'") -> int:
         v = self._value(e, scope)
         if isinstance(v, DValue):
             raise NasError(f"{what} must be fixed; it depends on the decision{'s' if len(v.decisions) > 1 else ''} "
-                           f"{', '.join(v.decisions)} (decisions can be op arguments; a depth choice is "
-                           f"'repeat {{2, 3}} {{...}}')", e.span)
+                           f"{', '.join(v.decisions)} (decisions can be op arguments; {instead})", e.span)
         if not isinstance(v, int) or isinstance(v, bool):
             raise NasError(f"{what} must be an integer; got {_describe(v)}", e.span)
         return v
@@ -1270,6 +1280,7 @@ class Walker:
         mode: Any = e.func
         dname = None
         inputs: list[Tensor] = []
+        spans: list[Span] = []  # the argument each input came from
         seen: dict[str, str | None] = {}  # node -> how the source names it (None: a candidate of a choice)
         for a in e.args:
             if a.name == "mode":
@@ -1297,19 +1308,31 @@ class Walker:
             for t in got:
                 for node, label in self.may_pass(t, scope).items():
                     if node in seen:
-                        names = sorted({n for n in (seen[node], label) if n}) or [node]
-                        said = (f"'{names[0]}' twice" if len(names) == 1 else
-                                f"one tensor twice ('{names[0]}' and '{names[1]}' are the same tensor here)")
-                        raise NasError(f"{e.func}(...) may take {said}; a tensor can be merged once", a.span)
+                        raise merged_twice(e.func, seen[node], label, node, a.span)
                     seen[node] = label
             inputs.extend(got)
+            spans.extend([a.span] * len(got))
         if not inputs:
             raise NasError(f"{e.func}(...) has nothing to merge", e.span)
-        return self.emit_merge(mode, dname, inputs, e, scope)
+        return self.emit_merge(mode, dname, inputs, e, scope, spans)
 
     def _pick(self, e: ast.Pick, scope: Scope) -> TensorList:
         cands = self._tensor_list(e.candidates, scope, "candidate input")
-        k = self._int(e.k, scope, "the number of inputs to pick")
+        ks: tuple[int, ...] = ()
+        if isinstance(e.k, ast.ValueSet):  # pick {1, 2} of [...]: how many is part of the decision
+            vals = self._set_values(e.k, scope)
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
+                raise NasError("a value choice on how many inputs to pick holds integers", e.k.span)
+            if e.independent:
+                raise NasError("a value choice on k picks different inputs: 'pick {1, 2} of [...]', "
+                               "not 'independently'", e.k.span)
+            ks = tuple(sorted(vals))
+            k = ks[-1]
+            if ks[0] < 1:
+                raise NasError("pick at least 1 input", e.k.span)
+        else:
+            k = self._int(e.k, scope, "the number of inputs to pick",
+                          instead="a choice of how many to pick is written in place: 'pick {1, 2} of [...]'")
         if not cands:
             raise NasError("empty choice: no candidate inputs", e.candidates.span)
         if k < 1:
@@ -1327,9 +1350,12 @@ class Walker:
         op_names = tuple(_join(scope.prefix, scope.stmt, f"op{s}" if n == 1 else f"op{s}_{n}") for s in range(k)) if e.each is not None else ()
         mode = "independent" if e.independent else "distinct"
         # registered even when k == n (one way to pick): the genotype keeps the order of the inputs
-        dec = self.register(InputChoice(dname, str(e.span), scope.guard, candidates=labels, k=k, mode=mode, each=op_names), e.span)
+        dec = self.register(InputChoice(dname, str(e.span), scope.guard, candidates=labels, k=k, mode=mode,
+                                        each=op_names, ks=ks), e.span)
         ops = self._opset(e.each, scope) if e.each is not None else None
-        return self.emit_pick(PickSite(e, cands, k, dname, dec, mode, op_names, ops), scope)
+        # the op on slot s exists only when at least s + 1 inputs are picked
+        op_guards = tuple(Guard(dname, "len>=", s + 1) if ks and s >= ks[0] else scope.guard for s in range(len(op_names)))
+        return self.emit_pick(PickSite(e, cands, k, dname, dec, mode, op_names, ops, op_guards), scope)
 
     def slot_scope(self, scope: Scope, oname: str, i: int, o: Option, graph: Any = None) -> Scope:
         """Where option ``i`` of the op decision ``oname`` of one picked input is evaluated."""

@@ -103,9 +103,10 @@ class Reinforce(BuiltinStrategy):
             for t, n in enumerate(p.sizes):
                 hc = net.lstm(x, hc)
                 logits = net.heads[first + t](hc[0])[0]
-                if p.kind == "picks" and idx:
+                taken = p.taken(idx)
+                if taken:
                     mask = torch.zeros(n, dtype=torch.bool)
-                    mask[idx] = True
+                    mask[taken] = True
                     # a large finite penalty, not -inf: 0 * -inf would put NaN into the entropy's gradient
                     logits = logits.masked_fill(mask, -1e9)
                 lp = torch.log_softmax(logits, -1)
@@ -187,8 +188,9 @@ class Reinforce(BuiltinStrategy):
                 for t, name in enumerate(p.names):
                     hc = net.lstm(x, hc)
                     pr = torch.softmax(net.heads[first + t](hc[0])[0], -1)
-                    if p.kind == "picks" and idx:
-                        pr[idx] = 0
+                    taken = p.taken(idx)
+                    if taken:
+                        pr[taken] = 0
                         pr = pr / pr.sum()
                     out[name] = pr.tolist()
                     i = int(pr.argmax())
