@@ -21,6 +21,19 @@ DARTS_V2 = (
 )
 
 
+def refused_alike(space: Space, values: dict) -> str:
+    """Realize ``values`` both ways — walking the language and selecting in the supernet IR — and check
+    that both refuse it with one message (its place, line and caret included); that message."""
+    from nasdsl.errors import NasError
+
+    with pytest.raises(NasError) as walk:
+        space.realize_walk(values)
+    with pytest.raises(NasError) as fast:
+        space.realize(values)
+    assert str(fast.value) == str(walk.value)
+    return str(fast.value)
+
+
 @functools.cache
 def load(name: str) -> Space:
     return Space.from_file(SPACES_DIR / name)
