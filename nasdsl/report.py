@@ -141,7 +141,7 @@ def write_html(store: Store, out_dir: str | Path) -> Path:
         metrics = ", ".join(f"{k}={v:.4g}" if isinstance(v, (int, float)) else f"{k}={v}"
                             for k, v in sorted(t.metrics.items()) if not k.startswith("rung_"))
         rows.append(
-            f"<tr class='{t.status}'><td>{t.number}</td><td>{t.status}</td>"
+            f"<tr class='{html.escape(t.status, quote=True)}'><td>{t.number}</td><td>{html.escape(t.status)}</td>"
             f"<td>{'' if t.value is None else f'{t.value:.4f}'}</td><td>{html.escape(metrics)}</td>"
             f"<td>{'' if t.duration is None else f'{t.duration:.1f}s'}</td>"
             f"<td><code>{html.escape(t.hash[:10])}</code></td><td>{html.escape(t.error or '')}</td></tr>")
@@ -199,8 +199,12 @@ def _export(store: Store, best: TrialRecord, arch, out: Path, notes: list[str]) 
 
         backend = get_backend("torch")()
         model = backend.build(arch)
-        weights = store.path.with_suffix("") / "trials" / best.hash[:16] / "model.pt"
-        if weights.is_file():
+        from .store import trial_dir
+
+        key = store.meta().get("trial_key")
+        folders = [trial_dir(store.path, best.hash, key)] + ([trial_dir(store.path, best.hash)] if key else [])
+        weights = next((f / "model.pt" for f in folders if (f / "model.pt").is_file()), None)  # or an older layout
+        if weights is not None:
             state = torch.load(weights, map_location="cpu", weights_only=True)["model"]
             model.load_state_dict({k: v for k, v in state.items() if not k.startswith("aux.")})
         else:

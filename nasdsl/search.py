@@ -28,6 +28,7 @@ genotypes of a space cannot be realized, and why.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -43,7 +44,7 @@ from .constraints import broken, genotype_metrics, measured_before_training, str
 from .errors import NasdslError, NasError
 from .genotype import Genotype
 from .space import Space
-from .store import Store, StoreError, TrialRecord
+from .store import Store, StoreError, TrialRecord, trial_dir
 from .strategy import Result, Told
 
 MAX_IDLE_ASKS = 200  # proposals in a row that evaluate nothing new: the space (or its feasible part) is exhausted
@@ -264,7 +265,7 @@ class Search:
             raise SearchError(str(e)) from None
         self.store = Store(self.store_path)
         self._check_store(resume)
-        self.workdir = self.store_path.with_suffix("")
+        self.trial_key = self._trial_key()
 
     # ------------------------------------------------------------ store identity
     def _identity(self) -> dict[str, Any]:
@@ -286,11 +287,19 @@ class Search:
                 h.update(key.encode())
         return h.hexdigest()[:16]
 
+    def _trial_key(self) -> str:
+        """What a trial's checkpoints depend on: the space as compiled, the estimator and its options, the data."""
+        import hashlib
+
+        ident = self._identity()
+        keep = {k: ident[k] for k in ("space_digest", "network", "params", "estimator", "estimator_options", "data")}
+        return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
     def _check_store(self, resume: bool) -> None:
         meta = self.store.meta()
         ident = self._identity()
         if not meta or not self.store.trials():  # a new store, or one whose search never ran a trial
-            self.store.set_meta({**ident, "created": time.time(), "budget": self.budget})
+            self.store.set_meta({**ident, "created": time.time(), "budget": self.budget, "trial_key": self._trial_key()})
             return
         if not resume:
             raise SearchError(f"store '{self.store_path}' already holds a search; pass --resume to continue it, "
@@ -299,7 +308,7 @@ class Search:
         if diff:
             raise SearchError(f"store '{self.store_path}' holds a different search ({', '.join(diff)} differ: "
                               + "; ".join(f"{k}: stored {meta[k]!r}, now {ident[k]!r}" for k in diff) + ")")
-        self.store.set_meta({"budget": self.budget})
+        self.store.set_meta({"budget": self.budget, "trial_key": self._trial_key()})
 
     # ------------------------------------------------------------ running
     def _payload(self, number: int, g: Genotype, h: str) -> dict[str, Any]:
@@ -308,7 +317,7 @@ class Search:
                 "estimator": self.estimator_name, "estimator_options": self.estimator_options, "data": self.data,
                 "objective": self.objective, "number": number, "genotype": g.values,
                 "seed": (self.seed * 1_000_003 + int(h[:8], 16)) % 2 ** 31,
-                "workdir": str(self.workdir / "trials" / h[:16]), "extra": self._extra()}
+                "workdir": str(trial_dir(self.store_path, h, self.trial_key)), "extra": self._extra()}
 
     def _extra(self) -> dict[str, Any]:
         """What an estimator may want from earlier trials (successive halving reads the rung results)."""

@@ -45,6 +45,21 @@ class StoreError(NasdslError):
     """A store that cannot be opened, or that belongs to a different search."""
 
 
+
+def trials_dir(store_path: str | Path) -> Path:
+    """The folder of a store's trial files (checkpoints, weights): ``runs/x.db`` -> ``runs/x/trials``; a
+    store path without a suffix gets ``NAME.files/trials`` beside it (never a folder inside the store file)."""
+    p = Path(store_path)
+    base = p.with_suffix("") if p.suffix else p.with_name(p.name + ".files")
+    return base / "trials"
+
+
+def trial_dir(store_path: str | Path, arch_hash: str, search_key: Optional[str] = None) -> Path:
+    """One trial's folder: by architecture and by the search that trained it (``search_key``: what the
+    estimator's results depend on), so another search reusing the path never resumes a stale checkpoint."""
+    name = arch_hash[:16] + (f"-{search_key}" if search_key else "")
+    return trials_dir(store_path) / name
+
 @dataclass
 class TrialRecord:
     number: int

@@ -364,3 +364,62 @@ def test_a_killed_worker_fails_its_own_trial_only(tmp_path, monkeypatch):
             if killer:
                 assert "died, also when it ran alone" in t.error
         assert 0 < result.counts["failed"] < 8
+
+
+def test_a_store_path_without_a_suffix_keeps_its_trials_beside_it(tmp_path):
+    """Issue 15: '--store ../s/nosuffix' made every trial fail after training (its folder was the store file)."""
+    from nasdsl.store import trials_dir
+
+    db = tmp_path / "nosuffix"
+    assert trials_dir(db) == tmp_path / "nosuffix.files" / "trials"
+    assert trials_dir(tmp_path / "x.db") == tmp_path / "x" / "trials"  # the layout of stores with a suffix
+    result = run_search(NB201, db, estimator="train", budget=2, params={"C": 4, "N": 1},
+                        estimator_options={"epochs": 1, "max_steps": 2})
+    assert result.counts["completed"] == 2 and result.counts["failed"] == 0
+    with Store(db) as st:
+        assert all(t.metrics.get("valid_acc") is not None for t in st.trials())
+        key = st.meta()["trial_key"]
+        saved = sorted(p.parent.name for p in trials_dir(db).glob("*/model.pt"))
+        assert saved == sorted(f"{t.hash[:16]}-{key}" for t in st.trials())
+        write_html(st, tmp_path / "report")
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "untrained" not in page and (tmp_path / "report" / "best_model.pt").stat().st_size > 0
+
+
+def test_trial_folders_belong_to_the_search_that_trained_them(plugin, tmp_path):
+    """Issue 15: a new search on a reused store path resumed another search's stale checkpoint."""
+    from nasdsl.store import trials_dir
+
+    keys, folders = [], []
+    for lr in (0.05, 1e-6):
+        db = tmp_path / "reused.db"
+        db.unlink(missing_ok=True)  # the store goes; its trials folder stays
+        s = Search(NB201, strategy="random", estimator="train", budget=1, store=db, executor="inprocess",
+                   params={"C": 4, "N": 1}, estimator_options={"lr": lr, "epochs": 1, "max_steps": 1}, seed=5)
+        s.run()
+        keys.append(s.trial_key)
+        (t,) = s.store.trials()
+        s.close()
+        folders.append(f"{t.hash[:16]}-{s.trial_key}")
+    assert sorted(p.parent.name for p in trials_dir(tmp_path / "reused.db").glob("*/model.pt")) == sorted(folders)
+    assert keys[0] != keys[1]
+    s = Search(NB201, strategy="evolution", estimator="train", budget=0, store=tmp_path / "other.db",
+               executor="inprocess", params={"C": 4, "N": 1}, estimator_options={"lr": 1e-6, "epochs": 1, "max_steps": 1})
+    assert s.trial_key == keys[1]  # the strategy does not change what a trial's checkpoint holds
+    s.close()
+
+
+def test_the_report_escapes_what_the_store_holds(plugin, tmp_path):
+    """Issue 15: a crafted store's trial status reached index.html unescaped."""
+    import sqlite3
+
+    db = tmp_path / "x.db"
+    run_search(NB201, db, budget=3, params={"C": 4, "N": 1})
+    con = sqlite3.connect(db)
+    con.execute("UPDATE trials SET status = ? WHERE number = 1", ("<script>alert(1)</script>",))
+    con.commit()
+    con.close()
+    with Store(db) as st:
+        write_html(st, tmp_path / "out")
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
