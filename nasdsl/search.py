@@ -244,7 +244,9 @@ class Search:
         self.strategy_options = dict(strategy_options or {})
         self.estimator_options = dict(estimator_options or {})
         self.budget, self.seed, self.data = budget, seed, data
-        self.executor_name, self.workers = executor, max(1, workers)
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise SearchError(f"--workers must be at least 1; got {workers!r}")
+        self.executor_name, self.workers = executor, workers
         self.executor_options = dict(executor_options or {})
         self.store_path = Path(store) if store else Path("runs") / f"{self.space.name}-{strategy}.db"
         est_cls = plugins.get_estimator(estimator)

@@ -121,3 +121,13 @@ def test_check_sample_of_nasbench201_finds_no_failure_and_exits_0():
     assert r.stdout.strip().splitlines()[-1] == "sampled 200 genotypes: 0 (0.0%) cannot be realized"
     r = nasdsl("check", "spaces/nasbench201.nas", "--sample", "0")
     assert r.returncode == 1 and "--sample must be at least 1" in r.stderr
+
+
+def test_train_refuses_a_bad_recipe_value_with_a_message():
+    """Issue 15: 'train --max-steps -5' exited 0 with a nan loss; '--momentum -3' gave an internal error."""
+    nb201 = str(SPACES_DIR / "nasbench201.nas")
+    g = nasdsl("sample", nb201, "--seed", "0", "--format", "nb201").stdout.strip()
+    for flag, value, said in (("--max-steps", "-5", "max_steps must be 0 or more; got -5"),
+                              ("--momentum", "-3", "momentum must be in [0, 1); got -3.0")):
+        r = nasdsl("train", nb201, g, "-p", "C=4", "-p", "N=1", flag, value, "--quiet")
+        assert r.returncode == 1 and r.stderr.strip() == f"error: {said}", r.stderr

@@ -247,3 +247,49 @@ def test_npz_and_mnist1d_datasets(tmp_path):
         load_dataset(str(tmp_path / "bad.npz"))
     m = load_dataset("mnist1d", num_samples=1000)  # generated offline by make_dataset
     assert m.input_shape == (1, 1, 40) and m.classes == 10 and sum(m.sizes().values()) == 1000
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("batch_size", "abc", "recipe field 'batch_size' must be an integer; got 'abc'"),
+    ("epochs", 0, "epochs must be at least 1; got 0"),
+    ("epochs", "2.5", "recipe field 'epochs' must be an integer; got '2.5'"),
+    ("lr", -1, "lr must be a positive number; got -1.0"),
+    ("lr", "nan", "lr must be a positive number; got nan"),
+    ("max_steps", -5, "max_steps must be 0 or more; got -5"),
+    ("momentum", -3, "momentum must be in [0, 1); got -3.0"),
+    ("weight_decay", -1e-4, "weight_decay must be 0 or more"),
+    ("device", "tpu", "unknown device 'tpu'"),
+    ("amp", "maybe", "recipe field 'amp' is true or false; got 'maybe'"),
+])
+def test_a_bad_recipe_value_names_the_field_and_what_is_allowed(field, value, message):
+    """Issue 15: values that failed every trial (or trained with a nan loss) are refused where they enter."""
+    with pytest.raises(TrainingError) as info:
+        Recipe().updated(**{field: value})
+    assert message in str(info.value)
+
+
+def test_recipe_values_in_their_written_forms_are_accepted():
+    r = Recipe().updated(epochs="3", batch_size=32.0, lr="0.1", amp="false", device="cuda:1", max_steps=0)
+    assert (r.epochs, r.batch_size, r.lr, r.amp, r.device) == (3, 32, 0.1, False, "cuda:1")
+
+
+def test_bad_estimator_options_stop_a_search_before_its_first_trial(tmp_path):
+    from nasdsl.search import Search, SearchError
+
+    nb201 = str(ROOT / "spaces" / "nasbench201.nas")
+    for options, message in (({"batch_size": "abc"}, "must be an integer; got 'abc'"), ({"lr": -1}, "lr must be"),
+                             ({"epochs": 0}, "epochs must be at least 1")):
+        with pytest.raises(SearchError, match=f"estimator 'train': .*{message}"):
+            Search(nb201, estimator="train", budget=2, store=tmp_path / "s.db", estimator_options=options)
+        assert not (tmp_path / "s.db").exists()
+    with pytest.raises(SearchError, match="--workers must be at least 1; got 0"):
+        Search(nb201, estimator="train", budget=2, store=tmp_path / "w.db", workers=0)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+def test_asking_for_cuda_without_a_gpu_stops_the_search_at_once(tmp_path):
+    from nasdsl.search import Search, SearchError
+
+    nb201 = str(ROOT / "spaces" / "nasbench201.nas")
+    with pytest.raises(SearchError, match="device 'cuda' asked for, but no GPU is available"):
+        Search(nb201, estimator="train", budget=3, store=tmp_path / "c.db", estimator_options={"device": "cuda"})

@@ -47,10 +47,18 @@ class TrainEstimator(Estimator):
             self.dataset = self.dataset.subset(fraction)
         self.backend = get_backend("torch")()
         self.recipe_overrides = {k: v for k, v in options.items() if k in RECIPE_OPTIONS}
+        self._check_recipe()
         self._check_hyperparameters(space)
         if "epochs" not in self.searched:
             self.recipe_overrides.setdefault("epochs", 10)
         self.save_model = bool(options.get("save_model", True))
+
+    def _check_recipe(self) -> None:
+        """A bad option value (``lr=-1``, ``batch_size=abc``, ``device=cuda`` without a GPU) stops the search
+        before its first trial, instead of failing every trial."""
+        from nasdsl_plugins.torch_backend.train import Recipe, device_of
+
+        device_of(Recipe().updated(**self.recipe_overrides))
 
     def _check_hyperparameters(self, space) -> None:
         """Every ``hp`` of the space must be a recipe field, and one the options do not fix."""

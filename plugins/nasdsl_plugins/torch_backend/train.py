@@ -55,10 +55,20 @@ class Recipe:
             raise TrainingError(f"unknown optimizer '{self.optimizer}'; available: sgd, adam, adamw")
         if self.schedule not in ("cosine", "constant"):
             raise TrainingError(f"unknown schedule '{self.schedule}'; available: cosine, constant")
-        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
-            raise TrainingError("epochs and batch_size must be at least 1 and lr positive")
-        if not 0 <= self.drop_path < 1 or not 0 <= self.label_smoothing < 1:
-            raise TrainingError("drop_path and label_smoothing must be in [0, 1)")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise TrainingError(f"{name} must be at least 1; got {getattr(self, name)}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise TrainingError(f"lr must be a positive number; got {self.lr}")
+        for name in ("weight_decay", "grad_clip", "auxiliary_weight", "max_steps"):
+            v = getattr(self, name)
+            if not (v >= 0 and math.isfinite(v)):
+                raise TrainingError(f"{name} must be 0 or more; got {v}")
+        for name in ("momentum", "drop_path", "label_smoothing"):
+            if not 0 <= getattr(self, name) < 1:
+                raise TrainingError(f"{name} must be in [0, 1); got {getattr(self, name)}")
+        if not (self.device in ("auto", "cpu", "cuda") or (self.device.startswith("cuda:") and self.device[5:].isdigit())):
+            raise TrainingError(f"unknown device '{self.device}'; available: auto, cpu, cuda, cuda:N")
 
     @classmethod
     def names(cls) -> list[str]:
@@ -71,13 +81,32 @@ class Recipe:
         for k, v in changes.items():
             if k not in known:
                 raise TrainingError(f"unknown recipe field '{k}'; fields: {', '.join(known)}")
-            typ = type(out[k])
-            out[k] = typ(v) if typ is not bool else (v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes"))
+            out[k] = _convert(k, type(out[k]), v)
         return Recipe(**out)
 
     def from_hyperparameters(self, hp: dict[str, Any]) -> "Recipe":
         """Apply the ``hp`` values of an architecture whose names are recipe fields; others are ignored."""
         return self.updated(**{k: v for k, v in hp.items() if k in self.names()})
+
+
+def _convert(name: str, typ: type, v: Any) -> Any:
+    """A recipe value as its field's type; a value that is not one (``batch_size=abc``, ``epochs=2.5``) is an error."""
+    if typ is bool:
+        if isinstance(v, bool):
+            return v
+        if str(v).lower() in ("1", "true", "yes", "0", "false", "no"):
+            return str(v).lower() in ("1", "true", "yes")
+        raise TrainingError(f"recipe field '{name}' is true or false; got {v!r}")
+    try:
+        if typ is int:
+            f = float(v)
+            if isinstance(v, bool) or not f.is_integer():
+                raise ValueError
+            return int(f)
+        return typ(v)
+    except (TypeError, ValueError, OverflowError):
+        kind = {int: "an integer", float: "a number", str: "a word"}.get(typ, typ.__name__)
+        raise TrainingError(f"recipe field '{name}' must be {kind}; got {v!r}") from None
 
 
 def device_of(recipe: Recipe) -> torch.device:
