@@ -483,7 +483,7 @@ def lint_supernet(ir: SupernetIR) -> None:
 class Selection:
     """What selecting one genotype gives: the realized nodes, in the order the realize reading adds them."""
 
-    __slots__ = ("values", "real", "nodes", "index", "nexts", "consumers", "zero", "output", "limit")
+    __slots__ = ("values", "real", "nodes", "index", "nexts", "consumers", "zero", "output", "limit", "origin")
 
     def __init__(self, values: dict[str, Any], consumers: bool = True):
         self.limit = max_nodes()
@@ -495,6 +495,7 @@ class Selection:
         self.consumers: Optional[dict[str, int]] = {} if consumers else None  # read by 'leaves of'
         self.zero: set[str] = set()
         self.output: Optional[str] = None
+        self.origin: dict[str, str] = {}  # architecture op node -> the supernet op node it realizes
 
     def add(self, nid: str, kind: str, inputs: list[str], shape: tuple, span: str, attrs: dict,
             prefix: Optional[str] = None) -> str:
@@ -659,6 +660,7 @@ class _Op(_Step):
             if len(self.cache) < 64:
                 self.cache[ck] = c
         nid = st.add(c[0], "op", [x[0]], c[2], self.span_text, c[1], c[3])
+        st.origin[nid] = self.key
         if c[4]:
             st.zero.add(nid)
         st.real[self.key] = (nid, c[2])

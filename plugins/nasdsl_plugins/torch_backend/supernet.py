@@ -1,0 +1,478 @@
+"""A one-shot PyTorch supernet built from nasdsl's supernet IR (``Space.supernet``).
+
+``build_supernet(space)`` gives a :class:`Supernet`: one weight module per op node of the
+IR (every use of a shared cell has its own weights) and one architecture parameter per
+decision name (every use of a decision shares it).
+
+* mixed mode (no genotype active): an op choice is the softmax-weighted sum of its options
+  (DARTS); ``pick k of [...] each OPS`` keeps every candidate edge, each a mixed op over OPS with its
+  own row of logits (the pick's parameter is a [candidates, ops] table, DARTS' α of a node's
+  incoming edges; the slots' op decisions have none of their own), and the slots of the child share
+  the weights of the edge they take; ``add_none`` adds DARTS' ``none`` (zero) candidate to every op
+  choice and edge that lacks one (a logit that takes probability mass and adds nothing); each slot
+  of a ``pick`` without ``each`` is the softmax-weighted sum of its candidates (one logit per
+  candidate; ``independent`` picks have one row of logits per slot); a ``subset`` gates each
+  candidate by a sigmoid; a depth choice is the softmax-weighted sum of the outputs at each
+  depth; a value choice on a merge's mode is the softmax-weighted sum of the modes' results.
+* ``activate(values)``: forward runs exactly the selected child (the nodes that
+  ``SupernetIR.select`` realizes) on the shared weights; ``activate(None)`` goes back to mixed mode.
+* ``derive()``: the argmax genotype (for an edge table, the DARTS rule: the k candidates whose
+  strongest non-``none`` op weighs most, then the best non-``none`` op on each);
+  ``export(values)``: the child built by the torch backend with the supernet's weights copied in.
+
+Constructs that cannot be made one-shot here raise :class:`SupernetError` when the supernet is
+built, naming the decision and its ``file:line:col``: value choices on op arguments (weight
+slicing), ``if`` on decisions, ``leaves of``, ``pick {1, 2} of``, options or candidates whose
+output shapes disagree, merges whose inputs need spatial alignment, concat / mul merges of an
+input that may be the zero op or of a subset, and a merge-mode choice whose modes' shapes disagree.
+"""
+
+from __future__ import annotations
+
+import operator
+from functools import reduce
+from typing import Any, Optional, Sequence
+
+import torch
+from torch import nn
+
+from nasdsl import plugins, primitives
+from nasdsl.compiler import passes
+from nasdsl.errors import NasdslError
+
+from .builder import _safe
+
+
+class SupernetError(NasdslError):
+    """A construct the one-shot supernet cannot hold (names the decision and where it is written)."""
+
+
+def _get_op(base: str):
+    return plugins.ops.get_op(base, "torch")
+
+
+class Supernet(nn.Module):
+    """One module per op node of the supernet IR, one architecture parameter per decision."""
+
+    def __init__(self, space: Any, input_shape: Optional[Sequence[int]] = None, add_none: bool = False):
+        super().__init__()
+        self.space = space
+        self.add_none = add_none
+        self.input_shape = tuple(input_shape) if input_shape else None
+        self.ir = space.supernet(self.input_shape)
+        self.ops = nn.ModuleDict()
+        self.alphas = nn.ParameterDict()
+        self._module: dict[str, str] = {}  # IR op node -> key in self.ops
+        self._spec: dict[str, tuple] = {}  # IR op node -> (base, lowered args, input shape)
+        self._alpha: dict[str, str] = {}  # decision -> key in self.alphas
+        self._kind: dict[str, str] = {}  # decision -> op | pick | independent | subset | depth | merge
+        self._options: dict[str, list] = {}  # decision -> the values its logits stand for
+        self._k: dict[str, int] = {}
+        self._none: dict[str, bool] = {}  # decision -> its logits end with an added 'none' (zero) column
+        self._edge_ops: dict[str, list] = {}  # edge-table pick -> the op options of its edges
+        self._alias: dict[str, str] = {}  # IR node of a pick's slot s > 0 -> the same node of slot 0
+        self._slot_choice: set[str] = set()  # choice nodes of edge-table picks' slots (no logits of their own)
+        self._active: Optional[list] = None
+        self._active_values: Optional[dict] = None
+        self._build()
+
+    # ---------------------------------------------------------------- construction
+    def _where(self, n: str) -> str:
+        return self.ir.graph.nodes[n]["span"]
+
+    def _refuse(self, n: str, what: str, why: str) -> None:
+        raise SupernetError(f"cannot build a one-shot supernet: {what} (at {self._where(n)}) {why}")
+
+    def _shape(self, n: str) -> Optional[tuple]:
+        s = self.ir.graph.nodes[n]["shape"]
+        return tuple(s) if s is not None else None
+
+    def _same_shapes(self, n: str, keys: Sequence[str], what: str, whose: str) -> None:
+        shapes = [self._shape(k) for k in keys]
+        if any(s is None for s in shapes) or len(set(shapes)) > 1:
+            shown = ", ".join("?" if s is None else str(list(s)) for s in shapes)
+            self._refuse(n, what, f"has {whose} whose output shapes disagree ({shown}), so they cannot be summed")
+
+    def _param(self, n: str, decision: str, kind: str, options: list, rows: int = 0, k: int = 1,
+               cols: Optional[int] = None, none: bool = False) -> None:
+        if decision in self._alpha:
+            if self._kind[decision] != kind or self._options[decision] != options:
+                self._refuse(n, f"decision '{decision}'", "is used by constructs of different kinds or options")
+            return
+        key = _safe(decision, set(self.alphas.keys()))
+        width = (len(options) if cols is None else cols) + (1 if none else 0)
+        shape = (rows, width) if rows else (width,)
+        self._none[decision] = none
+        self.alphas[key] = nn.Parameter(1e-3 * torch.randn(shape))
+        self._alpha[decision], self._kind[decision], self._options[decision], self._k[decision] = key, kind, options, k
+
+    def _may_be_zero(self, n: str, memo: dict) -> bool:
+        if n in memo:
+            return memo[n]
+        a = self.ir.graph.nodes[n]
+        kind = a["kind"]
+        memo[n] = False
+        if kind == "op":
+            r = a["base"] == "none"
+        elif kind == "choice":
+            r = any(self._may_be_zero(e, memo) for e in a["ends"])
+        elif kind == "pick":
+            keys = [c for row in a["slots"] for c in row] if a["slots"] else a["cands"]
+            r = any(self._may_be_zero(c, memo) for c in keys)
+        elif kind == "subset":
+            r = True
+        elif kind == "merge":
+            r = all(self._may_be_zero(i, memo) for i in a["inputs"])
+        elif kind == "depth":
+            r = any(self._may_be_zero(e, memo) for e in a["ends"].values())
+        else:
+            r = False
+        memo[n] = r
+        return r
+
+    def _edge_slots(self) -> None:
+        """``pick k of [...] each OPS``: slot s of candidate c is the same edge as slot 0 of c (aliases)."""
+        g = self.ir.graph
+        under: dict[tuple, list[str]] = {}
+        for n in self.ir.nodes():
+            for p in g.nodes[n]["path"]:
+                if p[0] == "slot":
+                    under.setdefault(tuple(p), []).append(n)
+        for n in self.ir.nodes("pick"):
+            a = g.nodes[n]
+            if not a["slots"] or a["mode"] != "distinct":
+                continue
+            for s in range(1, len(a["slots"])):
+                for c in range(len(a["cands"])):
+                    mine, first = under.get(("slot", n, s, c), []), under.get(("slot", n, 0, c), [])
+                    same = len(mine) == len(first) and all(
+                        g.nodes[u]["kind"] == g.nodes[v]["kind"] and g.nodes[u].get("args") == g.nodes[v].get("args")
+                        for u, v in zip(mine, first))
+                    if not same:  # pragma: no cover - the walker emits every slot alike
+                        self._refuse(n, f"input choice '{a['decision']}'", "has slots that differ on one candidate")
+                    self._alias.update(zip(mine, first))
+            self._slot_choice.update(c for row in a["slots"] for c in row)
+
+    def _adds_none(self, options: Sequence[str]) -> bool:
+        return self.add_none and not any(primitives.get(str(o).split("(")[0].strip()) is primitives.get("none")
+                                         for o in options)
+
+    def _build(self) -> None:
+        g = self.ir.graph
+        decisions = self.space.decisions
+        zero_memo: dict = {}
+        taken: set[str] = set()
+        self._edge_slots()
+        for n in self.ir.nodes():
+            a = g.nodes[n]
+            kind = a["kind"]
+            dec = a.get("decision")
+            if kind == "op" and n in self._alias:  # slot s > 0 of an edge: the weights of slot 0's
+                self._module[n], self._spec[n] = self._module[self._alias[n]], self._spec[self._alias[n]]
+                continue
+            if kind == "op":
+                if a.get("vargs"):
+                    names = ", ".join(f"{k} <- {v if isinstance(v, str) else 'an expression'}"
+                                      for k, v in a["vargs"].items())
+                    self._refuse(n, f"op '{a['op']}' with a value choice on its arguments ({names})",
+                                 "needs weight slicing, which this supernet does not do")
+                in_shape = self._shape(a["inp"])
+                if in_shape is None:
+                    self._refuse(n, f"op '{a['op']}'", "has an input whose shape is only known once a genotype is chosen")
+                prim, args = passes.lower_op(primitives.get(a["op"]), dict(a["args"]), in_shape)
+                factory = _get_op(prim.canonical)
+                if factory is None:
+                    self._refuse(n, f"op '{a['op']}'", f"has no PyTorch implementation ('{prim.canonical}')")
+                key = _safe(n, taken)
+                self.ops[key] = factory(dict(args), in_shape)
+                self._module[n] = key
+                self._spec[n] = (prim.canonical, dict(args), in_shape)
+            elif kind == "choice":
+                self._same_shapes(n, a["ends"], f"op choice '{dec}'", "options")
+                if n not in self._slot_choice:
+                    self._param(n, dec, "op", list(a["options"]), none=self._adds_none(a["options"]))
+            elif kind == "pick":
+                if a.get("ks"):
+                    self._refuse(n, f"input choice '{dec}'", "picks a varying number of inputs (pick {...} of), "
+                                 "which has no one-shot relaxation here")
+                keys = [c for row in a["slots"] for c in row] if a["slots"] else a["cands"]
+                self._same_shapes(n, keys, f"input choice '{dec}'", "candidates")
+                labels = list(a["labels"])
+                if a["slots"] and a["mode"] == "distinct":  # DARTS: a mixed op on every candidate edge
+                    opts = list(g.nodes[a["slots"][0][0]]["options"])
+                    self._param(n, dec, "edge", labels, rows=len(labels), k=a["k"], cols=len(opts),
+                                none=self._adds_none(opts))
+                    self._edge_ops[dec] = opts
+                elif a["mode"] == "independent":
+                    self._param(n, dec, "independent", labels, rows=a["k"], k=a["k"])
+                else:
+                    self._param(n, dec, "pick", labels, k=a["k"])
+            elif kind == "subset":
+                keys = list(a["cands"]) + ([a["default"]] if a.get("default") else [])
+                self._same_shapes(n, keys, f"input subset '{dec}'", "candidates")
+                self._param(n, dec, "subset", list(a["labels"]))
+            elif kind == "depth":
+                vals = sorted(int(v) for v in a["ends"])
+                self._same_shapes(n, [a["ends"][str(v)] for v in vals], f"depth choice '{dec}'", "depths")
+                self._param(n, dec, "depth", vals)
+            elif kind == "merge":
+                self._check_merge(n, a, decisions, zero_memo)
+            elif kind == "cond":
+                self._refuse(n, f"'if' on decision '{dec}'", "is not supported by the one-shot supernet")
+            elif kind == "leaves":
+                self._refuse(n, "'leaves of'", "depends on which nodes a genotype leaves unconsumed, "
+                             "which has no one-shot relaxation here")
+            elif kind == "phi":  # pragma: no cover - a phi follows its cond, refused first
+                self._refuse(n, "'if'", "is not supported by the one-shot supernet")
+
+    def _flat_inputs(self, a: dict) -> list[tuple[str, str]]:
+        """(IR node, kind) of each tensor a merge takes in mixed mode (a pick stands for its slots)."""
+        out = []
+        for i in a["inputs"]:
+            b = self.ir.graph.nodes[i]
+            if b["kind"] == "pick" and b["slots"] and b["mode"] == "distinct":
+                out += [(i, "edge")] * len(b["cands"])
+            elif b["kind"] == "pick":
+                out += [(i, "pick")] * b["k"]
+            elif b["kind"] == "subset":
+                out += [(i, "subset")] * (len(b["cands"]) + (1 if b.get("default") else 0))
+            else:
+                out.append((i, b["kind"]))
+        return out
+
+    def _check_merge(self, n: str, a: dict, decisions: dict, zero_memo: dict) -> None:
+        dec = a.get("decision")
+        what = f"merge '{a.get('func') or a.get('mode')}'" + (f" with mode choice '{dec}'" if dec else "")
+        flat = self._flat_inputs(a)
+        shapes = [self._shape(i) for i, _ in flat]
+        if any(s is None for s in shapes):
+            self._refuse(n, what, "has an input whose shape is only known once a genotype is chosen")
+        if len({s[1:] for s in shapes if len(s) == 3}) > 1 or len({len(s) for s in shapes}) > 1:
+            self._refuse(n, what, "merges feature maps of different sizes (spatial alignment by factorized "
+                         f"reduction is not supported in the supernet): {', '.join(str(list(s)) for s in shapes)}")
+        modes = list(decisions[dec].options) if dec else [a["mode"]]
+        if any(m != "sum" for m in modes):
+            for i, k in flat:
+                if k == "edge":
+                    self._refuse(n, what, f"takes every candidate edge of '{i}' in the supernet but only k in a "
+                                 "child, so only a sum of it can be relaxed")
+                if k == "subset" or self._may_be_zero(i, zero_memo):
+                    self._refuse(n, what, f"takes '{i}', which may be dropped (the zero op or an empty subset), "
+                                 "so the child's shapes differ from the supernet's")
+        outs = set()
+        for m in modes:
+            try:
+                outs.add(passes.merge_shape(m, shapes, None))
+            except NasdslError as e:
+                self._refuse(n, what, f"cannot be formed in mixed mode: {e}")
+        if dec:
+            if len(outs) > 1:
+                self._refuse(n, what, f"has modes {modes} whose output shapes disagree ({sorted(map(list, outs))})")
+            self._param(n, dec, "merge", modes)
+
+    # ---------------------------------------------------------------- parameters
+    def arch_parameters(self) -> list[nn.Parameter]:
+        """The architecture logits, one tensor per decision name."""
+        return list(self.alphas.values())
+
+    def weights(self) -> list[nn.Parameter]:
+        """The op weights (never an architecture parameter)."""
+        return list(self.ops.parameters())
+
+    def alpha(self, decision: str) -> nn.Parameter:
+        return self.alphas[self._alpha[decision]]
+
+    def op_module(self, ir_node: str) -> nn.Module:
+        return self.ops[self._module[ir_node]]
+
+    # ---------------------------------------------------------------- selection
+    def _select(self, values: dict[str, Any]):
+        g = self.space.validate(values)
+        sel = self.ir.select(g.values)
+        shapes = {nd[0]: tuple(nd[2]) for nd in sel.nodes}
+        for nd in sel.nodes:
+            if nd[1] != "op":
+                continue
+            src = sel.origin.get(nd[0])
+            if src is None:
+                raise SupernetError(f"cannot run this child on the supernet: its op '{nd[0]}' (at {nd[3]}) is an "
+                                    "alignment the supernet holds no weights for")
+            want = (nd[4]["base"], dict(nd[4]["args"]), shapes[nd[5][0]])
+            if want != self._spec[src]:
+                raise SupernetError(f"cannot run this child on the supernet: op '{nd[0]}' (at {nd[3]}) needs "
+                                    f"{want}, the supernet holds {self._spec[src]} (weight slicing is not supported)")
+        return g, sel
+
+    def activate(self, values: Optional[dict[str, Any]]) -> None:
+        """Run exactly the child of ``values`` from now on (None: back to mixed mode)."""
+        if values is None:
+            self._active = self._active_values = None
+            return
+        g, sel = self._select(values)
+        self._active = [(nd[0], nd[1], sel.origin.get(nd[0]), list(nd[5])) for nd in sel.nodes]
+        self._active_values = g.values
+
+    @property
+    def active(self) -> Optional[dict[str, Any]]:
+        return self._active_values
+
+    # ---------------------------------------------------------------- forward
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._active is not None:
+            return self._forward_child(x)
+        return self._forward_mixed(x)
+
+    def _forward_child(self, x: torch.Tensor) -> torch.Tensor:
+        v: dict[str, torch.Tensor] = {}
+        out = None
+        for nid, kind, src, ins in self._active:
+            if kind == "input":
+                v[nid] = x
+            elif kind == "op":
+                v[nid] = self.ops[self._module[src]](v[ins[0]])
+            elif kind == "sum":
+                v[nid] = reduce(operator.add, [v[u] for u in ins])
+            elif kind == "mul":
+                v[nid] = reduce(operator.mul, [v[u] for u in ins])
+            elif kind == "concat":
+                v[nid] = torch.cat([v[u] for u in ins], 1)
+            elif kind == "output":
+                out = v[ins[0]]
+        return out
+
+    def _weights_of(self, decision: str, gate: bool = False) -> torch.Tensor:
+        a = self.alpha(decision)
+        return torch.sigmoid(a) if gate else torch.softmax(a, dim=-1)
+
+    @staticmethod
+    def _one(t: Any) -> torch.Tensor:
+        return t[0] if isinstance(t, list) else t
+
+    def _forward_mixed(self, x: torch.Tensor) -> torch.Tensor:
+        g = self.ir.graph
+        v: dict[str, Any] = {}
+        late = ("choice", "pick", "depth")  # emitted before the nodes they join: joined when first read
+
+        def val(k: str) -> Any:
+            t = v.get(k)
+            if t is None:
+                t = v[k] = self._join(k, g.nodes[k], val)
+            return t
+
+        out = None
+        for n in self.ir.nodes():
+            a = g.nodes[n]
+            kind = a["kind"]
+            if kind == "input":
+                v[n] = x
+            elif kind == "op":
+                if n not in self._alias:  # a later slot of an edge is the same edge: computed once
+                    v[n] = self.ops[self._module[n]](self._one(val(a["inp"])))
+            elif kind == "subset":
+                gate = self._weights_of(a["decision"], gate=True)
+                ts = [gate[c] * self._one(val(k)) for c, k in enumerate(a["cands"])]
+                if a.get("default"):
+                    ts.append(torch.prod(1 - gate) * self._one(val(a["default"])))
+                v[n] = ts
+            elif kind == "merge":
+                ins: list = []
+                for i in a["inputs"]:
+                    t = val(i)
+                    ins.extend(t if isinstance(t, list) else [t])
+                if a.get("decision"):
+                    w = self._weights_of(a["decision"])
+                    v[n] = sum(w[j] * _merge(m, ins) for j, m in enumerate(self._options[a["decision"]]))
+                else:
+                    v[n] = _merge(a["mode"], ins)
+            elif kind == "output":
+                out = self._one(val(a["inp"]))
+            elif kind not in late:  # pragma: no cover - refused when built
+                raise SupernetError(f"node '{n}' of kind {kind!r} has no mixed forward")
+        return out
+
+    def _join(self, n: str, a: dict, val) -> Any:
+        kind = a["kind"]
+        w = self._weights_of(a["decision"])
+        if kind == "choice":
+            return sum(w[i] * val(e) for i, e in enumerate(a["ends"]))  # an added 'none' adds nothing
+        if self._kind.get(a["decision"]) == "edge":  # every candidate edge, each its own mixed op
+            g = self.ir.graph
+            return [sum(w[c][i] * val(e) for i, e in enumerate(g.nodes[ch]["ends"]))
+                    for c, ch in enumerate(a["slots"][0])]
+        if kind == "depth":
+            return sum(w[j] * self._one(val(a["ends"][str(d)])) for j, d in enumerate(self._options[a["decision"]]))
+        rows = []
+        for s in range(a["k"]):
+            ws = w[s] if w.dim() == 2 else w
+            keys = a["slots"][s] if a["slots"] else a["cands"]
+            rows.append(sum(ws[c] * self._one(val(k)) for c, k in enumerate(keys)))
+        return rows
+
+    # ---------------------------------------------------------------- results
+    def derive(self) -> dict[str, Any]:
+        """The argmax genotype's values (validated by the space)."""
+        values = dict(self.space.default().values)
+        with torch.no_grad():
+            for dec, key in self._alpha.items():
+                a = self.alphas[key].detach()
+                opts, kind = self._options[dec], self._kind[dec]
+                if kind in ("op", "depth", "merge"):
+                    values[dec] = opts[int(torch.argmax(a))]
+                elif kind == "pick":
+                    top = torch.topk(a, self._k[dec]).indices.tolist()
+                    values[dec] = [opts[i] for i in sorted(top)]
+                elif kind == "independent":
+                    values[dec] = [opts[int(torch.argmax(row))] for row in a]
+                elif kind == "edge":
+                    values.update(self._derive_edges(dec, torch.softmax(a, dim=-1)))
+                elif kind == "subset":
+                    values[dec] = [o for o, p in zip(opts, torch.sigmoid(a).tolist()) if p > 0.5]
+        return dict(self.space.validate(values).values)
+
+    def _derive_edges(self, dec: str, w: torch.Tensor) -> dict[str, Any]:
+        """DARTS' rule on a node's edge table: the k candidates whose strongest non-``none`` op weighs most,
+        then on each its best non-``none`` op (in the space's order of the inputs, as the genotype keeps them)."""
+        ops = self._edge_ops[dec]
+        real = [i for i, o in enumerate(ops) if primitives.get(str(o).split("(")[0].strip()) is not primitives.get("none")]
+        best = [max(real, key=lambda i: float(row[i])) for row in w]
+        strength = [float(row[b]) for row, b in zip(w, best)]
+        top = sorted(sorted(range(len(strength)), key=lambda c: -strength[c])[:self._k[dec]])
+        out: dict[str, Any] = {dec: [self._options[dec][c] for c in top]}
+        for s, c in enumerate(top):
+            out[self.space.decisions[dec].each[s]] = ops[best[c]]
+        return out
+
+    def export(self, values: dict[str, Any]) -> nn.Module:
+        """``backend.build(space.realize(values))`` with this supernet's weights (parameters and buffers) copied in."""
+        g, sel = self._select(values)
+        arch = self.space.realize(g, self.input_shape)
+        model = plugins.get_backend("torch")().build(arch)
+        p = next(iter(self.ops.parameters()), None)
+        if p is not None:
+            model.to(device=p.device, dtype=p.dtype)
+        taken: set[str] = set()
+        names = {n: _safe(n, taken) for n in arch.topological() if arch.graph.nodes[n]["kind"] == "op"}
+        for nid, name in names.items():
+            src = sel.origin.get(nid)
+            if src is None:  # pragma: no cover - _select refuses it
+                raise SupernetError(f"op '{nid}' of the child has no supernet weights")
+            model.get_submodule(f"ops.{name}").load_state_dict(self.ops[self._module[src]].state_dict())
+        model.train(self.training)
+        return model
+
+
+def _merge(mode: str, ins: list) -> torch.Tensor:
+    if mode == "sum":
+        return reduce(operator.add, ins)
+    if mode == "mul":
+        return reduce(operator.mul, ins)
+    return torch.cat(ins, 1)
+
+
+def build_supernet(space: Any, input_shape: Optional[Sequence[int]] = None, add_none: bool = False) -> Supernet:
+    """The one-shot supernet of ``space`` (refuses, naming the construct, what it cannot hold);
+    ``add_none``: DARTS' zero candidate on every op choice that lacks one."""
+    return Supernet(space, input_shape, add_none)
+
+
+__all__ = ["Supernet", "SupernetError", "build_supernet"]

@@ -1,0 +1,256 @@
+"""The one-shot torch supernet built from the supernet IR (plugins/nasdsl_plugins/torch_backend/supernet.py)."""
+
+from __future__ import annotations
+
+import functools
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from nasdsl import Space  # noqa: E402
+from nasdsl_plugins.torch_backend.supernet import Supernet, SupernetError, build_supernet  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SPACES = ROOT / "spaces"
+
+SMALL = {  # space file -> (params, input shape)
+    "nasbench201.nas": ({"C": 4, "N": 1}, (3, 8, 8)),
+    "darts.nas": ({"C": 4, "layers": 5}, (3, 8, 8)),
+    "nasbench101.nas": ({"C": 8}, (3, 8, 8)),
+}
+
+
+@functools.cache
+def _space(name: str) -> Space:
+    return Space.from_file(SPACES / name, params=SMALL[name][0])
+
+
+@functools.cache
+def _supernet(name: str) -> Supernet:
+    torch.manual_seed(0)
+    sup = build_supernet(_space(name), SMALL[name][1]).double().eval()
+    with torch.no_grad():  # non-trivial BN statistics, so a wrongly copied buffer shows
+        for m in sup.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 1.5)
+    return sup
+
+
+def _x(name: str, n: int = 2) -> torch.Tensor:
+    return torch.randn(n, *SMALL[name][1], generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+
+
+@pytest.mark.parametrize("name,count", [("nasbench201.nas", 20), ("darts.nas", 20), ("nasbench101.nas", 8)])
+def test_export_matches_active_child(name, count):
+    space, sup, x = _space(name), _supernet(name), _x(name)
+    rng = random.Random(7)
+    try:
+        for _ in range(count):
+            g = space.sample(rng)
+            sup.activate(g)
+            with torch.no_grad():
+                a = sup(x)
+                b = sup.export(g).eval()(x)
+            assert a.shape == b.shape == (2, 10)
+            assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
+    finally:
+        sup.activate(None)
+
+
+def test_export_differs_from_untrained_child():
+    """Guards the test above: a child built without the copied weights gives another output."""
+    from nasdsl.plugins import get_backend
+
+    name = "darts.nas"
+    space, sup, x = _space(name), _supernet(name), _x(name)
+    g = space.sample(random.Random(3))
+    sup.activate(g)
+    try:
+        with torch.no_grad():
+            a = sup(x)
+            other = get_backend("torch")().build(space.realize(g, SMALL[name][1])).double().eval()(x)
+    finally:
+        sup.activate(None)
+    assert not torch.allclose(a, other)
+
+
+@pytest.mark.parametrize("name", ["nasbench201.nas", "darts.nas"])
+def test_only_active_ops_run(name):
+    space, sup, x = _space(name), _supernet(name), _x(name)
+    modules = {id(sup.op_module(n)): sup.op_module(n) for n in sup.ir.nodes("op")}  # a slot's edge shares slot 0's
+    called: list[int] = []
+    hooks = [m.register_forward_hook(lambda m, i, o, k=k: called.append(k)) for k, m in modules.items()]
+    try:
+        for seed in range(2):
+            g = space.sample(random.Random(seed))
+            sel = sup.ir.select(g.values)
+            chosen = [sel.origin[nd[0]] for nd in sel.nodes if nd[1] == "op"]
+            called.clear()
+            sup.activate(g)
+            with torch.no_grad():
+                sup(x)
+            assert sorted(called) == sorted(id(sup.op_module(n)) for n in chosen)  # each child op once, nothing else
+            assert len(set(called)) < len(modules) / 2
+            # the active child's ops are the selected options: every chosen op lies on a selected branch
+            for n in chosen:
+                for p in sup.ir.graph.nodes[n]["path"]:
+                    owner = sup.ir.graph.nodes[p[1]]
+                    if p[0] == "opt":
+                        assert owner["options"][p[2]] == g.values[owner["decision"]]
+        sup.activate(None)
+        called.clear()
+        with torch.no_grad():
+            sup(x)
+        assert sorted(called) == sorted(modules)  # mixed mode runs every candidate op once
+    finally:
+        sup.activate(None)
+        for h in hooks:
+            h.remove()
+
+
+def test_arch_parameters_one_per_decision_shared_across_uses():
+    sup = _supernet("darts.nas")
+    ir = sup.ir
+    picks = [d for d in ir.choices() if d.endswith(".inputs")]
+    assert len(sup.arch_parameters()) == len(picks) == 8  # the 4 nodes of the normal and of the reduction cell
+    arch_ids = {id(p) for p in sup.arch_parameters()}
+    weight_ids = {id(p) for p in sup.weights()}
+    assert not arch_ids & weight_ids
+    assert arch_ids | weight_ids == {id(p) for p in sup.parameters()}
+    assert len(ir.choices()["darts_cell.n2.inputs"]) > 2  # the normal cell is used several times
+    # DARTS' alpha: one row per candidate edge of a node, over the 7 ops (no 'none' unless asked for)
+    assert sup.alpha("darts_cell.n2.inputs").shape == (2, 7) and sup.alpha("darts_cell.n5.inputs").shape == (5, 7)
+    assert sup.alpha("reduce_cell.n2.inputs") is not sup.alpha("darts_cell.n2.inputs")
+    with pytest.raises(KeyError):
+        sup.alpha("darts_cell.n2.op0")  # a slot's op is decided by the edge it takes
+    wide = build_supernet(_space("darts.nas"), SMALL["darts.nas"][1], add_none=True)
+    assert wide.alpha("darts_cell.n3.inputs").shape == (3, 8)
+    nb201 = build_supernet(_space("nasbench201.nas"), SMALL["nasbench201.nas"][1], add_none=True)
+    assert nb201.alpha("nb201_cell.e0_1").shape == (5,)  # its op set has 'none' already
+    # separate weights per use: the same option of the same edge in two cell copies
+    ops = [n for n in ir.nodes("op") if n.endswith("n2.op0.sep_conv_3x3")]
+    cells = {n.split(".")[0] + "." + n.split(".")[1] for n in ops}
+    assert len(cells) >= 3
+    w = [next(sup.op_module(n).parameters()) for n in ops]
+    assert len({id(t) for t in w}) == len(w)
+    assert len({t.data_ptr() for t in w}) == len(w)
+    # within one use, slot 1 on an edge is the edge slot 0 takes: one set of weights
+    for n in ops:
+        twin = n.replace(".op0.", ".op1.", 1)
+        assert twin in ir.graph and sup.op_module(twin) is sup.op_module(n)
+
+
+def test_mixed_forward_backward_gives_finite_gradients():
+    for name in ("nasbench201.nas", "darts.nas"):
+        torch.manual_seed(0)
+        sup = build_supernet(_space(name), SMALL[name][1]).train()
+        x = torch.randn(2, *SMALL[name][1])
+        loss = torch.nn.functional.cross_entropy(sup(x), torch.tensor([0, 1]))
+        loss.backward()
+        for p in sup.arch_parameters():
+            assert p.grad is not None and torch.isfinite(p.grad).all()
+        assert all(p.grad.abs().sum() > 0 for p in sup.arch_parameters())
+        grads = [p.grad for p in sup.weights() if p.grad is not None]
+        assert len(grads) > 0.9 * len(sup.weights())
+        assert all(torch.isfinite(g).all() for g in grads)
+
+
+def _favour(sup, space, target: dict) -> None:
+    """Set a DARTS supernet's edge tables so the target genotype's edges and ops weigh most."""
+    with torch.no_grad():
+        for dec in sup._alpha:
+            table, d = sup.alpha(dec), space.decisions[dec]
+            table.fill_(-5.0)
+            ops = sup._edge_ops[dec]
+            for s, c in enumerate(target[dec]):
+                table[d.candidates.index(c), ops.index(target[d.each[s]])] = 5.0
+
+
+def test_derive_follows_the_alphas():
+    name = "darts.nas"
+    space = _space(name)
+    torch.manual_seed(0)
+    sup = build_supernet(space, SMALL[name][1], add_none=True)
+    space.validate(sup.derive())
+    for seed in (11, 12, 13):
+        target = space.sample(random.Random(seed)).values
+        _favour(sup, space, target)
+        got = sup.derive()
+        assert space.validate(got).values == got
+        assert got == target
+    # the DARTS rule never derives 'none': an edge whose zero op weighs most still ranks by its best real op
+    with torch.no_grad():
+        table = sup.alpha("darts_cell.n3.inputs")
+        picked = [space.decisions["darts_cell.n3.inputs"].candidates.index(c) for c in target["darts_cell.n3.inputs"]]
+        table[picked[0], -1] = 50.0  # the 'none' column
+    again = sup.derive()
+    dropped, kept = target["darts_cell.n3.inputs"]
+    assert dropped not in again["darts_cell.n3.inputs"] and kept in again["darts_cell.n3.inputs"]
+    assert "none" not in {v for k, v in again.items() if ".op" in k}
+
+
+def test_derive_on_nasbench201_and_nasbench101():
+    for name in ("nasbench201.nas", "nasbench101.nas"):
+        space = _space(name)
+        sup = build_supernet(space, SMALL[name][1])
+        target = space.sample(random.Random(5)).values
+        with torch.no_grad():
+            for dec in sup._alpha:
+                a, opts, kind = sup.alpha(dec), sup._options[dec], sup._kind[dec]
+                a.fill_(-5.0)
+                v = target[dec]
+                for item in (v if isinstance(v, list) else [v]):
+                    a[opts.index(item)] = 5.0
+        got = sup.derive()
+        assert space.validate(got).values == got
+        assert {d: got[d] for d in sup._alpha} == {d: target[d] for d in sup._alpha}
+
+
+def _refusal(name: str, params=None):
+    space = Space.from_file(SPACES / name, params=params)
+    with pytest.raises(SupernetError) as err:
+        build_supernet(space)
+    msg = str(err.value)
+    m = re.search(r"spaces/" + re.escape(name) + r":(\d+):(\d+)", msg)
+    assert m, msg
+    return msg, int(m.group(1)), int(m.group(2))
+
+
+def test_refuses_value_choices_on_op_arguments():
+    msg, line, col = _refusal("ofa.nas")
+    assert "value choice" in msg and "weight slicing" in msg and "ofa.s1.first.k" in msg
+    assert "mbconv" in (SPACES / "ofa.nas").read_text().splitlines()[line - 1]
+
+
+def test_refuses_merge_alignment():
+    msg, line, _ = _refusal("enas_macro.nas", {"C": 4, "layers": 6})
+    assert "spatial alignment" in msg and "sum" in msg
+    assert "sum(" in (SPACES / "enas_macro.nas").read_text().splitlines()[line - 1]
+
+
+def test_refuses_leaves_of():
+    msg, line, _ = _refusal("nasnet.nas")
+    assert "'leaves of'" in msg
+    assert "leaves" in (SPACES / "nasnet.nas").read_text().splitlines()[line - 1]
+
+
+def test_refuses_options_of_different_shapes():
+    text = """
+ops mixed = [conv_3x3(8), conv_3x3(4)]
+network net(classes = 10) {
+    input [3, 8, 8]
+    a = mixed
+    return global_avg_pool -> linear(classes)
+}
+"""
+    space = Space.from_text(text, file="mixed.nas")
+    with pytest.raises(SupernetError) as err:
+        build_supernet(space)
+    msg = str(err.value)
+    assert "op choice 'net.a'" in msg or "op choice '" in msg
+    assert "mixed.nas:5:" in msg and "cannot be summed" in msg
