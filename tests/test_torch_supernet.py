@@ -201,7 +201,7 @@ def test_derive_on_nasbench201_and_nasbench101():
         target = space.sample(random.Random(5)).values
         with torch.no_grad():
             for dec in sup._alpha:
-                a, opts, kind = sup.alpha(dec), sup._options[dec], sup._kind[dec]
+                a, opts = sup.alpha(dec), sup._options[dec]
                 a.fill_(-5.0)
                 v = target[dec]
                 for item in (v if isinstance(v, list) else [v]):

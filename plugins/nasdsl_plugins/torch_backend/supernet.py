@@ -417,7 +417,7 @@ class Supernet(nn.Module):
                 a = self.alphas[key].detach()
                 opts, kind = self._options[dec], self._kind[dec]
                 if kind in ("op", "depth", "merge"):
-                    values[dec] = opts[int(torch.argmax(a))]
+                    values[dec] = opts[int(torch.argmax(a[:len(opts)]))]  # an added 'none' is never derived
                 elif kind == "pick":
                     top = torch.topk(a, self._k[dec]).indices.tolist()
                     values[dec] = [opts[i] for i in sorted(top)]

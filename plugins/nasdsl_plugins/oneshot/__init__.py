@@ -1,0 +1,1 @@
+"""One-shot search: methods that train one supernet holding the whole space (DARTS, ...)."""

@@ -1,0 +1,290 @@
+"""DARTS (Liu, Simonyan & Yang, ICLR 2019) on the supernet of any ``.nas`` space.
+
+The training split is halved: the first half trains the weights w, the second the architecture
+parameters α; the validation split is left for the final evaluation.  Each step first updates α on
+an α-batch, then w on a w-batch (the order of the reference code).  Defaults are the paper's CIFAR
+search settings: weights SGD 0.025, cosine to 0.001, momentum 0.9, weight decay 3e-4, gradient norm
+clipped at 5; α Adam 3e-4, betas (0.5, 0.999), weight decay 1e-3; ``none`` added to the op choices.
+
+``order=1`` takes ∇α L_val(w, α).  ``order=2`` is the one-step unrolled approximation:
+
+    w' = w − ξ (μ·buf + ∇w L_train(w, α) + λ w)            ξ: the current weight learning rate
+    ∇α ≈ ∇α L_val(w', α) − ξ [∇α L_train(w⁺, α) − ∇α L_train(w⁻, α)] / 2ε
+    w± = w ± ε ∇w' L_val(w', α),   ε = 0.01 / ‖∇w' L_val(w', α)‖
+
+(the Hessian-vector product by finite differences).  ``DartsSearch.unrolled_objective`` is that
+objective written out, so a test can differentiate it numerically.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Callable, Optional
+
+import torch
+import torch.nn.functional as F
+
+from nasdsl.errors import NasdslError
+
+from ..torch_backend.supernet import Supernet, build_supernet
+
+
+class DartsError(NasdslError):
+    """A bad DARTS option, or a search that diverged."""
+
+
+@dataclass
+class DartsConfig:
+    """DARTS' hyperparameters (the paper's defaults; every one can be overridden with ``-S``)."""
+
+    epochs: int = 50
+    batch_size: int = 64
+    order: int = 1  # 1: first order; 2: the unrolled second-order approximation
+    w_lr: float = 0.025
+    w_lr_min: float = 0.001
+    w_momentum: float = 0.9
+    w_weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    a_lr: float = 3e-4
+    a_beta1: float = 0.5
+    a_beta2: float = 0.999
+    a_weight_decay: float = 1e-3
+    add_none: bool = True  # DARTS searches over the op set plus 'none'
+    max_steps: int = 0  # > 0: at most this many steps per epoch (a shorter run)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.order not in (1, 2):
+            raise DartsError(f"order is 1 or 2; got {self.order}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise DartsError(f"{name} must be at least 1; got {getattr(self, name)}")
+        for name in ("w_lr", "a_lr"):
+            if not getattr(self, name) > 0:
+                raise DartsError(f"{name} must be positive; got {getattr(self, name)}")
+        for name in ("w_lr_min", "w_weight_decay", "a_weight_decay", "grad_clip", "max_steps"):
+            if getattr(self, name) < 0:
+                raise DartsError(f"{name} must be 0 or more; got {getattr(self, name)}")
+        for name in ("w_momentum", "a_beta1", "a_beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise DartsError(f"{name} must be in [0, 1); got {getattr(self, name)}")
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> "DartsConfig":
+        """From ``-S`` options (strings converted to each field's type; an unknown name is an error)."""
+        known = {f.name: type(f.default) for f in fields(cls)}
+        out: dict[str, Any] = {}
+        for k, v in options.items():
+            if k not in known:
+                raise DartsError(f"DARTS has no option '{k}'; options: {', '.join(known)}")
+            typ = known[k]
+            try:
+                if typ is bool:
+                    out[k] = v if isinstance(v, bool) else {"true": True, "1": True, "false": False, "0": False}[str(v).lower()]
+                elif typ is int:
+                    f = float(v)
+                    if not f.is_integer():
+                        raise ValueError
+                    out[k] = int(f)
+                else:
+                    out[k] = typ(v)
+            except (KeyError, TypeError, ValueError):
+                raise DartsError(f"DARTS option '{k}' must be {typ.__name__}; got {v!r}") from None
+        return cls(**out)
+
+
+class DartsSearch:
+    """One DARTS run: the supernet, its two optimizers, the halves of the training split."""
+
+    def __init__(self, space: Any, dataset: Any, config: DartsConfig = DartsConfig(),
+                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
+        self.space, self.config = space, config
+        self.device = torch.device(device)
+        torch.manual_seed(config.seed)
+        self.supernet: Supernet = build_supernet(space, dataset.input_shape, add_none=config.add_none)
+        self.supernet.to(device=self.device, dtype=dtype)
+        self.dtype = dtype
+        n = len(dataset.y_train)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed))
+        half = n // 2
+        x = torch.as_tensor(dataset.x_train, dtype=dtype)
+        y = torch.as_tensor(dataset.y_train, dtype=torch.long)
+        self.w_x, self.w_y = x[perm[:half]], y[perm[:half]]
+        self.a_x, self.a_y = x[perm[half:]], y[perm[half:]]
+        self.valid = (torch.as_tensor(dataset.x_valid, dtype=dtype), torch.as_tensor(dataset.y_valid, dtype=torch.long))
+        self.weights = self.supernet.weights()
+        self.alphas = self.supernet.arch_parameters()
+        self.w_opt = torch.optim.SGD(self.weights, lr=config.w_lr, momentum=config.w_momentum,
+                                     weight_decay=config.w_weight_decay)
+        self.a_opt = torch.optim.Adam(self.alphas, lr=config.a_lr, betas=(config.a_beta1, config.a_beta2),
+                                      weight_decay=config.a_weight_decay)
+        self.steps_per_epoch = math.ceil(half / config.batch_size)
+        if config.max_steps:
+            self.steps_per_epoch = min(self.steps_per_epoch, config.max_steps)
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, T_max=config.epochs, eta_min=config.w_lr_min)
+        self.epoch = 0
+        self.gen = torch.Generator().manual_seed(config.seed + 1)
+
+    # ---------------------------------------------------------------- losses and gradients
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(self.supernet(x.to(self.device)), y.to(self.device))
+
+    def _grads(self, loss: torch.Tensor, params: list) -> list[torch.Tensor]:
+        gs = torch.autograd.grad(loss, params, allow_unused=True)
+        return [torch.zeros_like(p) if g is None else g for p, g in zip(params, gs)]
+
+    def _virtual_step(self, xt: torch.Tensor, yt: torch.Tensor, xi: float) -> list[torch.Tensor]:
+        """w' = w − ξ (μ·buf + ∇w L_train + λ w), as the weight optimizer would step (not applied)."""
+        cfg = self.config
+        gw = self._grads(self.loss(xt, yt), self.weights)
+        out = []
+        for p, g in zip(self.weights, gw):
+            buf = self.w_opt.state.get(p, {}).get("momentum_buffer")
+            step = g + cfg.w_weight_decay * p.detach()
+            if buf is not None:
+                step = step + cfg.w_momentum * buf
+            out.append(p.detach() - xi * step)
+        return out
+
+    def _swap(self, values: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Put ``values`` into the weights; return what they held."""
+        old = [p.detach().clone() for p in self.weights]
+        with torch.no_grad():
+            for p, v in zip(self.weights, values):
+                p.copy_(v)
+        return old
+
+    def arch_gradient(self, xt: torch.Tensor, yt: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor) -> list[torch.Tensor]:
+        """∇α of the architecture objective: first order, or the unrolled second-order approximation."""
+        if self.config.order == 1:
+            return self._grads(self.loss(xv, yv), self.alphas)
+        xi = self.w_opt.param_groups[0]["lr"]
+        unrolled = self._virtual_step(xt, yt, xi)
+        w = self._swap(unrolled)
+        try:
+            lv = self.loss(xv, yv)
+            g = self._grads(lv, self.alphas + self.weights)
+            da, dw = g[:len(self.alphas)], g[len(self.alphas):]
+        finally:
+            self._swap(w)
+        norm = torch.sqrt(sum((d * d).sum() for d in dw))
+        eps = 0.01 / float(norm) if float(norm) > 0 else 0.0
+        if eps == 0.0:
+            return da
+        hv = []
+        for sign in (1.0, -1.0):
+            self._swap([p + sign * eps * d for p, d in zip(w, dw)])
+            hv.append(self._grads(self.loss(xt, yt), self.alphas))
+        self._swap(w)
+        return [a - xi * (gp - gm) / (2 * eps) for a, gp, gm in zip(da, hv[0], hv[1])]
+
+    def unrolled_objective(self, xt: torch.Tensor, yt: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor,
+                           xi: Optional[float] = None) -> torch.Tensor:
+        """L_val(w − ξ(μ·buf + ∇w L_train(w, α) + λw), α) as a function of α (weights left as they were);
+        differentiable in α (twice through the network), for checking the approximation."""
+        cfg = self.config
+        xi = self.w_opt.param_groups[0]["lr"] if xi is None else xi
+        lt = self.loss(xt, yt)
+        gw = torch.autograd.grad(lt, self.weights, create_graph=True, allow_unused=True)
+        new = {}
+        for p, g in zip(self.weights, gw):
+            buf = self.w_opt.state.get(p, {}).get("momentum_buffer")
+            step = (torch.zeros_like(p) if g is None else g) + cfg.w_weight_decay * p
+            if buf is not None:
+                step = step + cfg.w_momentum * buf
+            new[p] = p - xi * step
+        names = {id(p): n for n, p in self.supernet.named_parameters()}
+        params = {names[id(p)]: v for p, v in new.items()}
+        out = torch.func.functional_call(self.supernet, params, (xv.to(self.device),))
+        return F.cross_entropy(out, yv.to(self.device))
+
+    # ---------------------------------------------------------------- training
+    def step(self, xt: torch.Tensor, yt: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor) -> tuple[float, float]:
+        """One DARTS step: α on (xv, yv), then w on (xt, yt). Returns (weight loss, architecture loss)."""
+        self.supernet.train()
+        grads = self.arch_gradient(xt, yt, xv, yv)
+        self.a_opt.zero_grad(set_to_none=True)
+        for p, g in zip(self.alphas, grads):
+            p.grad = g.detach()
+        self.a_opt.step()
+        with torch.no_grad():
+            a_loss = float(self.loss(xv, yv))
+        self.w_opt.zero_grad(set_to_none=True)
+        lt = self.loss(xt, yt)
+        lt.backward()
+        for p in self.alphas:  # α moves only by its own optimizer
+            p.grad = None
+        if self.config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.weights, self.config.grad_clip)
+        self.w_opt.step()
+        value = float(lt.detach())
+        if not math.isfinite(value):
+            raise DartsError(f"the supernet's training loss became {value} at epoch {self.epoch + 1}")
+        return value, a_loss
+
+    def run_epoch(self) -> dict[str, Any]:
+        """One epoch over the halves; the epoch's losses, the supernet's accuracy on the α half, the derived genotype."""
+        bs = self.config.batch_size
+        wi = torch.randperm(len(self.w_y), generator=self.gen)
+        ai = torch.randperm(len(self.a_y), generator=self.gen)
+        w_losses, a_losses = [], []
+        for s in range(self.steps_per_epoch):
+            tw, ta = wi[s * bs:(s + 1) * bs], ai[(s * bs) % len(ai):][:bs]
+            if len(ta) < len(tw):
+                ta = ai[:len(tw)]
+            lw, la = self.step(self.w_x[tw], self.w_y[tw], self.a_x[ta], self.a_y[ta])
+            w_losses.append(lw)
+            a_losses.append(la)
+        self.sched.step()
+        self.epoch += 1
+        return {"epoch": self.epoch, "train_loss": sum(w_losses) / len(w_losses),
+                "arch_loss": sum(a_losses) / len(a_losses), "supernet_acc": self.accuracy(self.a_x, self.a_y),
+                "genotype": self.supernet.derive(), "probabilities": self.probabilities()}
+
+    def run(self, on_epoch: Optional[Callable[[dict[str, Any]], None]] = None) -> list[dict[str, Any]]:
+        """The remaining epochs; each epoch's record is given to ``on_epoch`` as it ends."""
+        out = []
+        while self.epoch < self.config.epochs:
+            rec = self.run_epoch()
+            out.append(rec)
+            if on_epoch is not None:
+                on_epoch(rec)
+        return out
+
+    def accuracy(self, x: torch.Tensor, y: torch.Tensor, batch: int = 256) -> float:
+        was = self.supernet.training
+        self.supernet.eval()
+        correct = 0
+        with torch.no_grad():
+            for i in range(0, len(y), batch):
+                correct += int((self.supernet(x[i:i + batch].to(self.device)).argmax(1).cpu() == y[i:i + batch]).sum())
+        self.supernet.train(was)
+        return correct / max(1, len(y))
+
+    def probabilities(self) -> dict[str, list]:
+        """Each decision's softmax over its options (a table of rows for an edge table)."""
+        with torch.no_grad():
+            return {d: torch.softmax(self.supernet.alpha(d).float(), -1).tolist() for d in self.supernet._alpha}
+
+    # ---------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs (plain tensors and numbers: loads with weights_only=True)."""
+        return {"supernet": self.supernet.state_dict(), "w_opt": self.w_opt.state_dict(), "a_opt": self.a_opt.state_dict(),
+                "sched": self.sched.state_dict(), "epoch": self.epoch, "gen": self.gen.get_state(),
+                "torch_rng": torch.get_rng_state(), "config": asdict(self.config)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("config") != asdict(self.config):
+            raise DartsError("the checkpoint is of a DARTS run with other options")
+        self.supernet.load_state_dict(state["supernet"])
+        self.w_opt.load_state_dict(state["w_opt"])
+        self.a_opt.load_state_dict(state["a_opt"])
+        self.sched.load_state_dict(state["sched"])
+        self.epoch = int(state["epoch"])
+        self.gen.set_state(state["gen"])
+        torch.set_rng_state(state["torch_rng"])
