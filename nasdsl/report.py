@@ -107,6 +107,49 @@ def _plot_pareto(store: Store, objectives: list[str], path: Path) -> None:
     plt.close(fig)
 
 
+def _decision_rows(name: str, probs: Any, labels: Optional[list[str]]) -> tuple[list[str], list[float]]:
+    """A decision's probabilities as heat-map columns: one per option (an edge table: one per candidate
+    edge and op, ``candidate:op``)."""
+    if probs and isinstance(probs[0], list):
+        return ([f"{c}:{o}" for c in (labels or range(len(probs))) for o in range(len(probs[0]))],
+                [p for row in probs for p in row])
+    return [str(i) for i in range(len(probs))], list(probs)
+
+
+def _plot_oneshot(epochs: list[dict[str, Any]], path: Path) -> None:
+    """The supernet's epochs: losses and accuracy, and each decision's probabilities over the epochs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted(epochs[-1]["probabilities"])
+    fig, axes = plt.subplots(1 + len(names), 1, figsize=(8, 2.6 + 1.1 * len(names)), squeeze=False,
+                             gridspec_kw={"height_ratios": [2.5] + [1] * len(names)})
+    ax = axes[0][0]
+    xs = [e["epoch"] for e in epochs]
+    ax.plot(xs, [e["train_loss"] for e in epochs], label="weight loss")
+    ax.plot(xs, [e["arch_loss"] for e in epochs], label="architecture loss")
+    ax2 = ax.twinx()
+    ax2.plot(xs, [e["supernet_acc"] for e in epochs], color="C3", label="supernet accuracy")
+    ax.set_xlabel("epoch")
+    ax.legend(loc="upper left", fontsize=8)
+    ax2.legend(loc="upper right", fontsize=8)
+    top = max((p for e in epochs for n in names for p in _decision_rows(n, e["probabilities"][n], None)[1]), default=1.0)
+    for (row,), name in zip(axes[1:], names):
+        cols, _ = _decision_rows(name, epochs[-1]["probabilities"][name], None)
+        grid = [_decision_rows(name, e["probabilities"][name], None)[1] for e in epochs]
+        im = row.imshow(list(map(list, zip(*grid))), aspect="auto", cmap="viridis", vmin=0, vmax=top,
+                        extent=(xs[0] - 0.5, xs[-1] + 0.5, len(cols) - 0.5, -0.5))
+        row.set_ylabel(name, rotation=0, ha="right", fontsize=7)
+        row.set_yticks([])
+        row.tick_params(labelbottom=row is axes[-1][0])
+    if names:
+        fig.colorbar(im, ax=[r[0] for r in axes[1:]], fraction=0.02, label="probability")
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
 def write_html(store: Store, out_dir: str | Path) -> Path:
     """Write ``index.html`` with the trials table, plots, best architecture picture, genotype and model."""
     out = Path(out_dir)
@@ -153,6 +196,16 @@ def write_html(store: Store, out_dir: str | Path) -> Path:
                      + (f" · <a href='{model_link}'>exported model (TorchScript)</a>" if model_link else "")
                      + " · <a href='best_architecture.json'>Architecture IR</a></p>"
                      + (f"<img src='{picture}' style='max-width:100%'>" if picture else ""))
+    oneshot_html = ""
+    epochs = (meta.get("oneshot") or {}).get("epochs") or []
+    if epochs:
+        _plot_oneshot(epochs, out / "oneshot.png")
+        last = epochs[-1]
+        oneshot_html = (f"<h2>One-shot search</h2><p>{len(epochs)} epochs of the supernet; the last derived "
+                        f"genotype (retrained as trial {best.number if best else '-'}):</p>"
+                        f"<pre>{html.escape(json.dumps(last['genotype'], indent=1))}</pre>"
+                        "<p>losses and accuracy per epoch, and each decision's probabilities over the epochs "
+                        "(one row per option; an edge table: candidate edges × ops)</p><img src='oneshot.png'>")
     pareto_html = ""
     if len(objectives) > 1:
         pareto_html = ("<h2>Pareto front</h2><img src='pareto.png'><pre>" + html.escape(json.dumps(info.get("pareto"), indent=1))
@@ -169,6 +222,7 @@ objective <b>{html.escape(str(info['objective']))}</b>, budget {html.escape(str(
 <p>{info['completed']} completed, {info['failed']} failed, {info['rejected']} rejected, {info['cached']} answered from the store</p>
 <h2>Best architecture</h2>{best_html}
 <h2>Progress</h2><img src="progress.png">
+{oneshot_html}
 {pareto_html}
 <h2>Trials</h2>
 <table><tr><th>#</th><th>status</th><th>objective</th><th>metrics</th><th>time</th><th>hash</th><th>error</th></tr>

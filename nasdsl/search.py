@@ -44,8 +44,8 @@ from .constraints import broken, genotype_metrics, measured_before_training, str
 from .errors import NasdslError, NasError
 from .genotype import Genotype
 from .space import Space
-from .store import Store, StoreError, TrialRecord, trial_dir
-from .strategy import Result, Told
+from .store import Store, StoreError, TrialRecord, trial_dir, trials_dir
+from .strategy import Result, Told, dedup_hash
 
 MAX_IDLE_ASKS = 200  # proposals in a row that evaluate nothing new: the space (or its feasible part) is exhausted
 
@@ -261,9 +261,10 @@ class Search:
                                   f"'{estimator}' does not measure '{c['metric']}' (it gives: "
                                   f"{', '.join(est_cls.measures)})")
         strat_cls = plugins.get_strategy(strategy)
+        self.one_shot = bool(getattr(strat_cls, "one_shot", False))
         try:
             self.strategy = strat_cls(self.space, seed=seed, **self.strategy_options)
-        except ValueError as e:
+        except (ValueError, NasdslError) as e:
             raise SearchError(str(e)) from None
         self.store = Store(self.store_path)
         self._check_store(resume)
@@ -300,7 +301,7 @@ class Search:
     def _check_store(self, resume: bool) -> None:
         meta = self.store.meta()
         ident = self._identity()
-        if not meta or not self.store.trials():  # a new store, or one whose search never ran a trial
+        if not meta or not (self.store.trials() or meta.get("oneshot")):  # a new store, or one that never ran
             self.store.set_meta({**ident, "created": time.time(), "budget": self.budget, "trial_key": self._trial_key()})
             return
         if not resume:
@@ -331,6 +332,8 @@ class Search:
         return {"rungs": rungs}
 
     def run(self, progress: bool = False, on_trial: Optional[Callable[[TrialRecord], None]] = None) -> SearchResult:
+        if self.one_shot:
+            return self._run_one_shot(progress, on_trial)
         history = self.store.trials()
         self._finished = [t for t in history if t.status in ("completed", "failed")]
         self.strategy.replay([Told(t.genotype, Result(t.value, t.metrics, t.status)) for t in history])
@@ -425,6 +428,28 @@ class Search:
                 bar.stop()
         return SearchResult(self.store_path, self.store.counts(), self.store.best(), stopped_early)
 
+    def _run_one_shot(self, progress: bool, on_trial) -> SearchResult:
+        """A one-shot strategy trains its supernet (epochs kept in the store's meta, resumable from the
+        last epoch's checkpoint), then its derived genotype is retrained as an ordinary trial."""
+        if any(t.status in ("completed", "failed") for t in self.store.trials()):
+            return SearchResult(self.store_path, self.store.counts(), self.store.best())  # done already
+        est = _cached_estimator(self.space_ref, self.estimator_name, self.data, self.estimator_options)
+        if getattr(est, "dataset", None) is None:
+            raise SearchError(f"the one-shot strategy '{self.strategy_name}' trains on the estimator's data; "
+                              f"estimator '{self.estimator_name}' has none (use train)")
+        self._finished = []
+        run = OneShotRun(self, est, progress)
+        g = self.space.validate(self.strategy.search(run))
+        h = dedup_hash(self.space, g)
+        out = run_trial(self._payload(self.store.count(), g, h))
+        if out.get("fatal"):
+            raise SearchError(out["fatal"])
+        value = out.get("value") if out["status"] == "completed" else None
+        rec = self.store.add(g, h, out["status"], value, out["metrics"], out.get("error"), out.get("started"),
+                             out.get("duration"), out.get("worker"))
+        self._notify(rec, None, on_trial)
+        return SearchResult(self.store_path, self.store.counts(), self.store.best())
+
     def _notify(self, rec: TrialRecord, bar: Optional["_Progress"], on_trial) -> None:
         if bar is not None:
             bar.update(rec)
@@ -433,6 +458,42 @@ class Search:
 
     def close(self) -> None:
         self.store.close()
+
+
+class OneShotRun:
+    """What a one-shot strategy's ``search(run)`` reads and reports to: the data, the device, its
+    checkpoint file, the epochs done so far; ``epoch_done`` stores an epoch (after the strategy saved
+    its checkpoint) and prints it."""
+
+    def __init__(self, search: Search, estimator: Any, progress: bool):
+        self.search = search
+        self.space = search.space
+        self.seed = search.seed
+        self.data = estimator.dataset
+        self.device = getattr(estimator, "recipe_overrides", {}).get("device", "auto")
+        self.checkpoint = trials_dir(search.store_path) / f"oneshot-{search.trial_key}.pt"
+        self.progress = progress
+        self._t0 = time.time()
+        self._first: Optional[int] = None  # the first epoch this process ran (a resumed run starts later)
+
+    def epochs(self) -> list[dict[str, Any]]:
+        """The epochs stored so far."""
+        return list((self.search.store.meta().get("oneshot") or {}).get("epochs", []))
+
+    def epoch_done(self, record: dict[str, Any], records: list[dict[str, Any]], total: int) -> None:
+        """Store the run's epochs (``records``, ending with ``record``) and print the epoch."""
+        self.search.store.set_meta({"oneshot": {"strategy": self.search.strategy_name, "epochs": records}})
+        if not self.progress:
+            return
+        prev = records[-2]["genotype"] if len(records) > 1 else None
+        changed = sum(1 for k, v in record["genotype"].items() if prev is not None and prev.get(k) != v)
+        if self._first is None:
+            self._first = record["epoch"]
+        per_epoch = (time.time() - self._t0) / (record["epoch"] - self._first + 1)
+        eta = per_epoch * (total - record["epoch"])
+        print(f"epoch {record['epoch']}/{total}  train_loss {record['train_loss']:.4f}  arch_loss "
+              f"{record['arch_loss']:.4f}  supernet_acc {record['supernet_acc']:.4f}  "
+              f"changed {changed if prev is not None else '-'} decisions  ETA {eta:.0f}s", flush=True)
 
 
 class _Progress:

@@ -134,3 +134,27 @@ class Strategy:
     def best(self) -> Optional[tuple[str, Result]]:
         ok = [(h, r) for h, r in self.seen.items() if r.ok]
         return max(ok, key=lambda hr: hr[1].value) if ok else None
+
+
+class OneShotStrategy:
+    """Base class of one-shot strategies (DARTS and its kin): they train one supernet holding the whole
+    space instead of proposing trials, so they do not take part in the ask/tell contract.
+
+    ``search(run)`` trains (reading the data and the checkpoint path from ``run``, reporting each epoch
+    with ``run.epoch_done``) and returns the genotype it derives; the search loop then retrains that
+    genotype from scratch with the estimator and stores it as an ordinary trial.  A class attribute
+    ``defaults`` ({option: default}) lists its ``-S`` options.
+    """
+
+    name: ClassVar[str] = "one-shot"
+    one_shot: ClassVar[bool] = True
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, space: Space, seed: int = 0, **options: Any):
+        self.space = space
+        self.seed = seed
+        check_options("strategy", self.name, options, tuple(self.defaults))
+        self.options = {**self.defaults, **options}
+
+    def search(self, run: Any) -> Genotype:
+        raise NotImplementedError

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import json
+
 import numpy as np
 import pytest
 
@@ -122,3 +125,106 @@ def test_options_are_checked():
         DartsConfig.from_options({"epochs": "many"})
     c = DartsConfig.from_options({"order": "2", "add_none": "false", "w_lr": "0.1"})
     assert (c.order, c.add_none, c.w_lr) == (2, False, 0.1)
+
+
+# ---------------------------------------------------------------- the search command
+def _cli(*args: str, timeout: float = 300):
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    return subprocess.run([sys.executable, "-m", "nasdsl", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+SEARCH = ["search", str(SPACES_DIR / "nasbench201.nas"), "-p", "C=4", "-p", "N=1", "--strategy", "darts",
+          "-S", "batch_size=32", "-E", "epochs=1", "-E", "max_steps=3"]
+
+
+def test_darts_search_stores_its_epochs_and_retrains_the_derived_genotype(tmp_path):
+    from nasdsl.store import Store
+
+    db = tmp_path / "d.db"
+    r = _cli(*SEARCH, "-S", "epochs=3", "-S", "max_steps=3", "--store", str(db))
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("epoch ")]
+    assert [ln.split()[1] for ln in lines] == ["1/3", "2/3", "3/3"] and "supernet_acc" in lines[0]
+    with Store(db) as st:
+        epochs = st.meta()["oneshot"]["epochs"]
+        (trial,) = st.trials()
+    assert [e["epoch"] for e in epochs] == [1, 2, 3]
+    assert trial.status == "completed" and trial.genotype.values == epochs[-1]["genotype"]
+    assert 0 <= trial.metrics["valid_acc"] <= 1 and trial.metrics["steps"] == 3.0  # retrained by 'train'
+    assert set(epochs[0]["probabilities"]) == {f"nb201_cell.e{i}_{j}" for j in range(1, 4) for i in range(j)}
+    again = _cli(*SEARCH, "-S", "epochs=3", "-S", "max_steps=3", "--store", str(db), "--resume")
+    assert again.returncode == 0 and "epoch " not in again.stdout  # finished: nothing runs twice
+    with Store(db) as st:
+        assert len(st.trials()) == 1
+    other = _cli(*SEARCH, "-S", "epochs=3", "-S", "max_steps=3", "--store", str(db))
+    assert other.returncode == 1 and "already holds a search" in other.stderr
+
+
+def test_a_killed_darts_search_resumes_from_its_last_epoch(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from nasdsl.store import Store
+
+    from .conftest import ROOT
+
+    db = tmp_path / "k.db"
+    args = [*SEARCH, "-S", "epochs=6", "-S", "max_steps=6", "--store", str(db), "--quiet"]
+    proc = subprocess.Popen([sys.executable, "-m", "nasdsl", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    done = 0
+    deadline = time.time() + 240
+    while time.time() < deadline and done < 2 and proc.poll() is None:
+        time.sleep(0.05)
+        if db.exists():
+            try:
+                with Store(db) as st:
+                    done = len((st.meta().get("oneshot") or {}).get("epochs", []))
+            except Exception:  # the store is being created
+                pass
+    assert proc.poll() is None, "the search ended before it could be killed: make its epochs longer"
+    os.killpg(proc.pid, signal.SIGKILL)  # mid-run: after 2 or more epochs, during the next
+    proc.wait()
+    with Store(db) as st:
+        killed_at = len(st.meta()["oneshot"]["epochs"])
+        assert not st.trials()
+    assert 2 <= killed_at < 6
+    r = _cli(*args, "--resume")
+    assert r.returncode == 0, r.stderr
+    with Store(db) as st:
+        epochs = [e["epoch"] for e in st.meta()["oneshot"]["epochs"]]
+        assert len(st.trials()) == 1
+    assert epochs == [1, 2, 3, 4, 5, 6]  # the same number of epochs, none repeated or lost
+
+
+def test_darts_refuses_what_it_cannot_relax_and_bad_options(tmp_path):
+    r = _cli("search", str(SPACES_DIR / "ofa.nas"), "--strategy", "darts", "--store", str(tmp_path / "o.db"))
+    assert r.returncode == 1 and "cannot build a one-shot supernet" in r.stderr and "ofa.nas:" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = _cli(*SEARCH, "-S", "lr=0.1", "--store", str(tmp_path / "b.db"))
+    assert r.returncode == 1 and "strategy 'darts' has no option lr; its options: epochs, batch_size, order" in r.stderr, r.stderr
+    r = _cli(*SEARCH, "-S", "order=3", "--store", str(tmp_path / "c.db"))
+    assert r.returncode == 1 and "order is 1 or 2" in r.stderr
+
+
+def test_the_report_shows_the_supernets_epochs(tmp_path):
+    from nasdsl.report import write_html
+    from nasdsl.store import Store
+
+    db = tmp_path / "r.db"
+    r = _cli(*SEARCH, "-S", "epochs=2", "-S", "max_steps=2", "--store", str(db), "--quiet")
+    assert r.returncode == 0, r.stderr
+    with Store(db) as st:
+        page = write_html(st, tmp_path / "out").read_text()
+        derived = st.meta()["oneshot"]["epochs"][-1]["genotype"]
+    assert "<h2>One-shot search</h2>" in page and "2 epochs of the supernet" in page
+    assert (tmp_path / "out" / "oneshot.png").stat().st_size > 10_000
+    assert html.escape(json.dumps(derived["nb201_cell.e0_1"])) in page
