@@ -254,3 +254,17 @@ network net(classes = 10) {
     msg = str(err.value)
     assert "op choice 'net.a'" in msg or "op choice '" in msg
     assert "mixed.nas:5:" in msg and "cannot be summed" in msg
+
+
+def test_checking_a_space_builds_no_weights_and_refuses_alike():
+    from nasdsl_plugins.torch_backend.supernet import check_supernet
+
+    dry = Supernet(_space("darts.nas"), SMALL["darts.nas"][1], weights=False)
+    assert len(dry.ops) == 0 and len(dry.arch_parameters()) == 8  # the decisions are there, no op module
+    check_supernet(_space("nasbench201.nas"))
+    space = Space.from_file(SPACES / "ofa.nas")
+    with pytest.raises(SupernetError) as built:
+        build_supernet(space)
+    with pytest.raises(SupernetError) as checked:
+        check_supernet(space)
+    assert str(checked.value) == str(built.value)

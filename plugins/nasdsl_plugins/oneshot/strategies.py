@@ -30,9 +30,9 @@ class Darts(OneShotStrategy):
     def __init__(self, space: Any, seed: int = 0, **options: Any):
         super().__init__(space, seed, **options)
         self.config = DartsConfig.from_options({**options, "seed": seed})
-        from ..torch_backend.supernet import build_supernet
+        from ..torch_backend.supernet import check_supernet
 
-        build_supernet(space, None, add_none=self.config.add_none)  # a construct it cannot relax stops here
+        check_supernet(space, add_none=self.config.add_none)  # a construct it cannot relax stops here
 
     def search(self, run: Any) -> Any:
         """Train (resuming from ``run.checkpoint``), report each epoch to ``run``; the derived genotype."""

@@ -54,9 +54,11 @@ def _get_op(base: str):
 class Supernet(nn.Module):
     """One module per op node of the supernet IR, one architecture parameter per decision."""
 
-    def __init__(self, space: Any, input_shape: Optional[Sequence[int]] = None, add_none: bool = False):
+    def __init__(self, space: Any, input_shape: Optional[Sequence[int]] = None, add_none: bool = False,
+                 weights: bool = True):
         super().__init__()
         self.space = space
+        self._with_weights = weights  # False: only check that the space can be relaxed (no module is built)
         self.add_none = add_none
         self.input_shape = tuple(input_shape) if input_shape else None
         self.ir = space.supernet(self.input_shape)
@@ -184,7 +186,8 @@ class Supernet(nn.Module):
                 if factory is None:
                     self._refuse(n, f"op '{a['op']}'", f"has no PyTorch implementation ('{prim.canonical}')")
                 key = _safe(n, taken)
-                self.ops[key] = factory(dict(args), in_shape)
+                if self._with_weights:
+                    self.ops[key] = factory(dict(args), in_shape)
                 self._module[n] = key
                 self._spec[n] = (prim.canonical, dict(args), in_shape)
             elif kind == "choice":
@@ -469,10 +472,16 @@ def _merge(mode: str, ins: list) -> torch.Tensor:
     return torch.cat(ins, 1)
 
 
+def check_supernet(space: Any, add_none: bool = False) -> None:
+    """Raise :class:`SupernetError` where ``space`` cannot be relaxed into a supernet, building no weights
+    (what a one-shot strategy checks when a search starts)."""
+    Supernet(space, None, add_none, weights=False)
+
+
 def build_supernet(space: Any, input_shape: Optional[Sequence[int]] = None, add_none: bool = False) -> Supernet:
     """The one-shot supernet of ``space`` (refuses, naming the construct, what it cannot hold);
     ``add_none``: DARTS' zero candidate on every op choice that lacks one."""
     return Supernet(space, input_shape, add_none)
 
 
-__all__ = ["Supernet", "SupernetError", "build_supernet"]
+__all__ = ["Supernet", "SupernetError", "build_supernet", "check_supernet"]
