@@ -232,23 +232,14 @@ def cmd_count(args: argparse.Namespace) -> int:
         return 0
     if args.samples < 1:
         raise NasdslError("--samples must be at least 1")
-    from .constraints import count_feasible
+    from .constraints import count_feasible, model_metrics
 
-    found = count_feasible(space, samples=args.samples, seed=args.seed, arch_metrics=_model_metrics)
+    found = count_feasible(space, samples=args.samples, seed=args.seed, arch_metrics=model_metrics)
     print(found.describe())
     width = len(str(found.samples or found.total))
     for text, n in found.reasons.most_common():
         print(f"  {n:>{width}}  " + (text if text == "cannot be realized" else f"broke 'where {text}' first"))
     return 0
-
-
-def _model_metrics(arch) -> dict[str, float]:
-    """Parameters and FLOPs of the model the PyTorch backend builds (for params/flops constraints)."""
-    from .plugins import get_backend
-
-    backend = get_backend("torch")()
-    model = backend.build(arch)
-    return {"params": float(backend.count_params(model)), "flops": float(backend.flops(model, arch.input_shape))}
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -94,6 +94,15 @@ def violation(c: dict[str, Any], metrics: dict[str, float]) -> str:
     return f"{said} ({c['where']})"
 
 
+def model_metrics(arch: Any) -> dict[str, float]:
+    """``params`` and ``flops`` of the model the PyTorch backend builds from ``arch``."""
+    from .plugins import get_backend
+
+    backend = get_backend("torch")()
+    model = backend.build(arch)
+    return {"params": float(backend.count_params(model)), "flops": float(backend.flops(model, arch.input_shape))}
+
+
 def structural_metrics(arch: Any) -> dict[str, float]:
     """Metrics of the Architecture IR itself: ``nodes`` (its ops) and ``depth`` (ops on the longest
     input -> output path)."""

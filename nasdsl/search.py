@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from . import plugins
-from .constraints import broken, genotype_metrics, measured_before_training, structural_metrics, violation
+from .constraints import (broken, genotype_metrics, measured_before_training, model_metrics, structural_metrics,
+                          violation)
 from .errors import NasdslError, NasError
 from .genotype import Genotype
 from .space import Space
@@ -178,10 +179,7 @@ def run_trial(payload: dict[str, Any]) -> dict[str, Any]:
         pre.update(structural_metrics(arch))
         constraints = space.constraints
         if any(c["metric"] in ("params", "flops") for c in constraints):
-            backend = plugins.get_backend("torch")()
-            model = backend.build(arch)
-            pre["params"] = float(backend.count_params(model))
-            pre["flops"] = float(backend.flops(model, arch.input_shape))
+            pre.update(model_metrics(arch))
         c = broken(space, pre)
         if c is not None:
             out.update(status="rejected", metrics=pre, error=violation(c, pre))

@@ -121,9 +121,9 @@ def test_count_feasible_of_a_params_bound_builds_each_model(tmp_path, capsys) ->
     assert main(["count", "--feasible", str(tmp_path / "p.nas")]) == 0  # 12 architectures: each one built
     out = capsys.readouterr().out
     space = Space.from_text(text, file=str(tmp_path / "p.nas"))
-    from nasdsl.cli import _model_metrics
+    from nasdsl.constraints import model_metrics
 
-    want = sum(1 for g in space.enumerate() if _model_metrics(space.realize(g))["params"] <= 1600)
+    want = sum(1 for g in space.enumerate() if model_metrics(space.realize(g))["params"] <= 1600)
     assert 0 < want < 12 and out.startswith(f"{want} of 12 architectures satisfy the constraints (exact")
     assert f"{12 - want}  broke 'where params <= 1600' first" in out
     assert main(["count", "--feasible", "--samples", "0", str(tmp_path / "p.nas")]) == 1

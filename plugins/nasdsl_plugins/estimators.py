@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from nasdsl import hookimpl
+from nasdsl.constraints import model_metrics
 from nasdsl.datasets import load_dataset
 from nasdsl.estimator import Estimator, TrialSpec
 from nasdsl.plugins import get_backend
@@ -185,14 +186,8 @@ class CostEstimator(Estimator):
     objective = "-params"
     measures = ("params", "flops")
 
-    def __init__(self, space, data: str = "digits", **options: Any):
-        super().__init__(space, data, **options)
-        self.backend = get_backend("torch")()
-
     def evaluate(self, trial: TrialSpec) -> dict[str, float]:
-        model = self.backend.build(trial.arch)
-        return {"params": float(self.backend.count_params(model)),
-                "flops": float(self.backend.flops(model, trial.arch.input_shape))}
+        return model_metrics(trial.arch)
 
 
 @hookimpl
