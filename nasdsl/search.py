@@ -264,9 +264,9 @@ class Search:
             self.strategy = strat_cls(self.space, seed=seed, **self.strategy_options)
         except (ValueError, NasdslError) as e:
             raise SearchError(str(e)) from None
+        self.trial_key = self._trial_key()
         self.store = Store(self.store_path)
         self._check_store(resume)
-        self.trial_key = self._trial_key()
 
     # ------------------------------------------------------------ store identity
     def _identity(self) -> dict[str, Any]:
@@ -300,7 +300,7 @@ class Search:
         meta = self.store.meta()
         ident = self._identity()
         if not meta or not (self.store.trials() or meta.get("oneshot")):  # a new store, or one that never ran
-            self.store.set_meta({**ident, "created": time.time(), "budget": self.budget, "trial_key": self._trial_key()})
+            self.store.set_meta({**ident, "created": time.time(), "budget": self.budget, "trial_key": self.trial_key})
             return
         if not resume:
             raise SearchError(f"store '{self.store_path}' already holds a search; pass --resume to continue it, "
@@ -309,7 +309,7 @@ class Search:
         if diff:
             raise SearchError(f"store '{self.store_path}' holds a different search ({', '.join(diff)} differ: "
                               + "; ".join(f"{k}: stored {meta[k]!r}, now {ident[k]!r}" for k in diff) + ")")
-        self.store.set_meta({"budget": self.budget, "trial_key": self._trial_key()})
+        self.store.set_meta({"budget": self.budget, "trial_key": self.trial_key})
 
     # ------------------------------------------------------------ running
     def _payload(self, number: int, g: Genotype, h: str) -> dict[str, Any]:
@@ -407,12 +407,8 @@ class Search:
                             continue
                         out = {"status": "failed", "metrics": {}, "started": None, "duration": None, "worker": None,
                                "error": f"its worker process died, also when it ran alone: {type(e).__name__}: {e}"}
-                    if out.get("fatal"):
-                        raise SearchError(out["fatal"])
-                    value = out.get("value") if out["status"] == "completed" else None
-                    rec = self.store.add(g, h, out["status"], value, out["metrics"], out.get("error"),
-                                         out.get("started"), out.get("duration"), out.get("worker"))
-                    self.strategy.tell(g, Result(value, out["metrics"], out["status"]))
+                    rec = self._record(g, h, out)
+                    self.strategy.tell(g, Result(rec.value, out["metrics"], out["status"]))
                     if out["status"] in ("completed", "failed"):
                         done += 1
                         self._finished.append(rec)
@@ -439,14 +435,17 @@ class Search:
         run = OneShotRun(self, est, progress)
         g = self.space.validate(self.strategy.search(run))
         h = dedup_hash(self.space, g)
-        out = run_trial(self._payload(self.store.count(), g, h))
+        rec = self._record(g, h, run_trial(self._payload(self.store.count(), g, h)))
+        self._notify(rec, None, on_trial)
+        return SearchResult(self.store_path, self.store.counts(), self.store.best())
+
+    def _record(self, g: Genotype, h: str, out: dict[str, Any]) -> TrialRecord:
+        """Store what ``run_trial`` gave (a configuration error stops the search instead)."""
         if out.get("fatal"):
             raise SearchError(out["fatal"])
         value = out.get("value") if out["status"] == "completed" else None
-        rec = self.store.add(g, h, out["status"], value, out["metrics"], out.get("error"), out.get("started"),
-                             out.get("duration"), out.get("worker"))
-        self._notify(rec, None, on_trial)
-        return SearchResult(self.store_path, self.store.counts(), self.store.best())
+        return self.store.add(g, h, out["status"], value, out["metrics"], out.get("error"), out.get("started"),
+                              out.get("duration"), out.get("worker"))
 
     def _notify(self, rec: TrialRecord, bar: Optional["_Progress"], on_trial) -> None:
         if bar is not None:
@@ -478,8 +477,9 @@ class OneShotRun:
         """The epochs stored so far."""
         return list((self.search.store.meta().get("oneshot") or {}).get("epochs", []))
 
-    def epoch_done(self, record: dict[str, Any], records: list[dict[str, Any]], total: int) -> None:
-        """Store the run's epochs (``records``, ending with ``record``) and print the epoch."""
+    def epoch_done(self, records: list[dict[str, Any]], total: int) -> None:
+        """Store the run's epochs (``records``, the one just done last) and print that epoch."""
+        record = records[-1]
         self.search.store.set_meta({"oneshot": {"strategy": self.search.strategy_name, "epochs": records}})
         if not self.progress:
             return

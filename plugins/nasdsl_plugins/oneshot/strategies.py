@@ -47,11 +47,10 @@ class Darts(OneShotStrategy):
             search.load_state_dict(state)
             records = run.epochs()[:search.epoch]
         while search.epoch < self.config.epochs:
-            rec = search.run_epoch()
-            records.append(rec)
+            records.append(search.run_epoch())
             run.checkpoint.parent.mkdir(parents=True, exist_ok=True)
             tmp = run.checkpoint.with_name(run.checkpoint.name + ".tmp")
             torch.save(search.state_dict(), tmp)
             tmp.replace(run.checkpoint)  # a kill leaves the last whole checkpoint
-            run.epoch_done(rec, records, self.config.epochs)
+            run.epoch_done(records, self.config.epochs)
         return search.supernet.derive()
