@@ -228,3 +228,21 @@ def test_the_report_shows_the_supernets_epochs(tmp_path):
     assert "<h2>One-shot search</h2>" in page and "2 epochs of the supernet" in page
     assert (tmp_path / "out" / "oneshot.png").stat().st_size > 10_000
     assert html.escape(json.dumps(derived["nb201_cell.e0_1"])) in page
+
+
+def test_the_unrolled_step_is_the_step_the_weight_optimizer_takes():
+    """The second-order gradient unrolls w' = w - xi(mu*buf + grad + lambda*w): it must be SGD's own next step."""
+    space = Space.from_text(TINY, file="tiny.nas")
+    search = DartsSearch(space, tiny_data(), DartsConfig(batch_size=12, epochs=3, grad_clip=0.0), dtype=torch.float64)
+    xt, yt, xv, yv = search.w_x, search.w_y, search.a_x, search.a_y
+    search.step(xt, yt, xv, yv)  # a momentum buffer exists from here on
+    xi = search.w_opt.param_groups[0]["lr"]
+    want = search._virtual_step(xt, yt, xi)
+    before = [p.detach().clone() for p in search.weights]
+    search.w_opt.zero_grad(set_to_none=True)
+    search.loss(xt, yt).backward()
+    for a in search.alphas:
+        a.grad = None
+    search.w_opt.step()
+    assert all(torch.allclose(p, w, rtol=0, atol=1e-12) for p, w in zip(search.weights, want))
+    assert max(float((p - b).abs().max()) for p, b in zip(search.weights, before)) > 1e-4  # the step moved them

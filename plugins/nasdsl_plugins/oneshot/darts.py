@@ -69,18 +69,19 @@ class DartsSearch:
         gs = torch.autograd.grad(loss, params, allow_unused=True)
         return [torch.zeros_like(p) if g is None else g for p, g in zip(params, gs)]
 
+    def _sgd_step(self, p: torch.Tensor, w: torch.Tensor, g: Optional[torch.Tensor], xi: float) -> torch.Tensor:
+        """w − ξ (μ·buf + g + λ w): where the weight optimizer's next step would take weight ``p`` (value ``w``)."""
+        cfg = self.config
+        step = (torch.zeros_like(w) if g is None else g) + cfg.w_weight_decay * w
+        buf = self.w_opt.state.get(p, {}).get("momentum_buffer")
+        if buf is not None:
+            step = step + cfg.w_momentum * buf
+        return w - xi * step
+
     def _virtual_step(self, xt: torch.Tensor, yt: torch.Tensor, xi: float) -> list[torch.Tensor]:
         """w' = w − ξ (μ·buf + ∇w L_train + λ w), as the weight optimizer would step (not applied)."""
-        cfg = self.config
         gw = self._grads(self.loss(xt, yt), self.weights)
-        out = []
-        for p, g in zip(self.weights, gw):
-            buf = self.w_opt.state.get(p, {}).get("momentum_buffer")
-            step = g + cfg.w_weight_decay * p.detach()
-            if buf is not None:
-                step = step + cfg.w_momentum * buf
-            out.append(p.detach() - xi * step)
-        return out
+        return [self._sgd_step(p, p.detach(), g, xi) for p, g in zip(self.weights, gw)]
 
     def _swap(self, values: list[torch.Tensor]) -> list[torch.Tensor]:
         """Put ``values`` into the weights; return what they held."""
@@ -118,19 +119,10 @@ class DartsSearch:
                            xi: Optional[float] = None) -> torch.Tensor:
         """L_val(w − ξ(μ·buf + ∇w L_train(w, α) + λw), α) as a function of α (weights left as they were);
         differentiable in α (twice through the network), for checking the approximation."""
-        cfg = self.config
         xi = self.w_opt.param_groups[0]["lr"] if xi is None else xi
-        lt = self.loss(xt, yt)
-        gw = torch.autograd.grad(lt, self.weights, create_graph=True, allow_unused=True)
-        new = {}
-        for p, g in zip(self.weights, gw):
-            buf = self.w_opt.state.get(p, {}).get("momentum_buffer")
-            step = (torch.zeros_like(p) if g is None else g) + cfg.w_weight_decay * p
-            if buf is not None:
-                step = step + cfg.w_momentum * buf
-            new[p] = p - xi * step
+        gw = torch.autograd.grad(self.loss(xt, yt), self.weights, create_graph=True, allow_unused=True)
         names = {id(p): n for n, p in self.supernet.named_parameters()}
-        params = {names[id(p)]: v for p, v in new.items()}
+        params = {names[id(p)]: self._sgd_step(p, p, g, xi) for p, g in zip(self.weights, gw)}
         out = torch.func.functional_call(self.supernet, params, (xv.to(self.device),))
         return F.cross_entropy(out, yv.to(self.device))
 
