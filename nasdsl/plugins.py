@@ -222,6 +222,27 @@ def check_options(kind: str, name: str, options: dict[str, Any], allowed: tuple[
                          f"its options: {', '.join(allowed) or 'none'}")
 
 
+def convert_option(typ: type, value: Any) -> Any:
+    """An option's value as ``typ`` (bool, int, float or str), from its written form (``-S order=2``,
+    ``-E amp=false``); raise ValueError saying what it must be (``must be an integer; got 'abc'``)."""
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("1", "true", "yes", "0", "false", "no"):
+            return str(value).lower() in ("1", "true", "yes")
+        raise ValueError(f"is true or false; got {value!r}")
+    try:
+        if typ is int:
+            f = float(value)
+            if isinstance(value, bool) or not f.is_integer():
+                raise ValueError
+            return int(f)
+        return typ(value)
+    except (TypeError, ValueError, OverflowError):
+        kind = {int: "an integer", float: "a number", str: "a word"}.get(typ, typ.__name__)
+        raise ValueError(f"must be {kind}; got {value!r}") from None
+
+
 def get_strategy(name: str) -> type:
     return strategies.get(name)
 

@@ -121,7 +121,7 @@ def test_options_are_checked():
         DartsConfig(order=3)
     with pytest.raises(DartsError, match="no option 'lr'"):
         DartsConfig.from_options({"lr": 0.1})
-    with pytest.raises(DartsError, match="'epochs' must be int"):
+    with pytest.raises(DartsError, match="DARTS option 'epochs' must be an integer; got 'many'"):
         DartsConfig.from_options({"epochs": "many"})
     c = DartsConfig.from_options({"order": "2", "add_none": "false", "w_lr": "0.1"})
     assert (c.order, c.add_none, c.w_lr) == (2, False, 0.1)

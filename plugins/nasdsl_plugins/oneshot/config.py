@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from nasdsl.errors import NasdslError
+from nasdsl.plugins import convert_option
 
 
 class DartsError(NasdslError):
@@ -60,17 +61,8 @@ class DartsConfig:
         for k, v in options.items():
             if k not in known:
                 raise DartsError(f"DARTS has no option '{k}'; options: {', '.join(known)}")
-            typ = known[k]
             try:
-                if typ is bool:
-                    out[k] = v if isinstance(v, bool) else {"true": True, "1": True, "false": False, "0": False}[str(v).lower()]
-                elif typ is int:
-                    f = float(v)
-                    if not f.is_integer():
-                        raise ValueError
-                    out[k] = int(f)
-                else:
-                    out[k] = typ(v)
-            except (KeyError, TypeError, ValueError):
-                raise DartsError(f"DARTS option '{k}' must be {typ.__name__}; got {v!r}") from None
+                out[k] = convert_option(known[k], v)
+            except ValueError as e:
+                raise DartsError(f"DARTS option '{k}' {e}") from None
         return cls(**out)

@@ -22,6 +22,7 @@ from torch import nn
 
 from nasdsl.datasets import Dataset
 from nasdsl.errors import NasdslError
+from nasdsl.plugins import convert_option
 
 from .builder import set_drop_path
 
@@ -91,22 +92,10 @@ class Recipe:
 
 def _convert(name: str, typ: type, v: Any) -> Any:
     """A recipe value as its field's type; a value that is not one (``batch_size=abc``, ``epochs=2.5``) is an error."""
-    if typ is bool:
-        if isinstance(v, bool):
-            return v
-        if str(v).lower() in ("1", "true", "yes", "0", "false", "no"):
-            return str(v).lower() in ("1", "true", "yes")
-        raise TrainingError(f"recipe field '{name}' is true or false; got {v!r}")
     try:
-        if typ is int:
-            f = float(v)
-            if isinstance(v, bool) or not f.is_integer():
-                raise ValueError
-            return int(f)
-        return typ(v)
-    except (TypeError, ValueError, OverflowError):
-        kind = {int: "an integer", float: "a number", str: "a word"}.get(typ, typ.__name__)
-        raise TrainingError(f"recipe field '{name}' must be {kind}; got {v!r}") from None
+        return convert_option(typ, v)
+    except ValueError as e:
+        raise TrainingError(f"recipe field '{name}' {e}") from None
 
 
 def device_of(recipe: Recipe) -> torch.device:
