@@ -481,74 +481,119 @@ def lint_supernet(ir: SupernetIR) -> None:
 
 
 class Selection:
-    """What selecting one genotype gives: the realized nodes, in the order the realize reading adds them."""
+    """What selecting one genotype gives: the realized nodes, in the order the realize reading adds them.
 
-    __slots__ = ("values", "real", "nodes", "index", "nexts", "consumers", "zero", "output", "limit", "origin")
+    Nodes are kept as records numbered in the order they are added (inputs refer to those numbers);
+    their architecture names (``at.base``, made unique as the realize reading names them) are given
+    only when asked for (:attr:`nodes`, :meth:`graph`, :attr:`origin`), so a genotype that is only
+    hashed never pays for naming.
+    """
+
+    __slots__ = ("values", "real", "raw", "consumers", "zero", "output", "limit", "live", "_names", "_merkle")
 
     def __init__(self, values: dict[str, Any], consumers: bool = True):
         self.limit = max_nodes()
         self.values = values
-        self.real: dict[str, Any] = {}  # supernet node -> (architecture node id, shape), or a list of them
-        self.nodes: list[list] = []  # [id, kind, shape, span, attrs, inputs, hash prefix, order]
-        self.index: dict[str, int] = {}
-        self.nexts: dict[str, int] = {}
-        self.consumers: Optional[dict[str, int]] = {} if consumers else None  # read by 'leaves of'
-        self.zero: set[str] = set()
-        self.output: Optional[str] = None
-        self.origin: dict[str, str] = {}  # architecture op node -> the supernet op node it realizes
+        self.real: dict[str, Any] = {}  # supernet node -> (record number, shape), or a list of them
+        self.raw: list[tuple] = []  # (base name, kind, shape, span, attrs, inputs, hash prefix, supernet op)
+        self.consumers: Optional[dict[int, int]] = {} if consumers else None  # read by 'leaves of'
+        self.zero: set[int] = set()
+        self.output: Optional[int] = None
+        self.live: list[int] = []
+        self._names: Optional[list[str]] = None
+        self._merkle: Optional[str] = None
 
-    def add(self, nid: str, kind: str, inputs: list[str], shape: tuple, span: str, attrs: dict,
-            prefix: Optional[str] = None) -> str:
-        """Add a node named ``nid`` (``at.base``, made unique as the realize reading does); ``attrs`` is not copied."""
-        if len(self.nodes) >= self.limit:
+    def add(self, base: str, kind: str, inputs: list[int], shape: tuple, span: str, attrs: dict,
+            prefix: str, src: Optional[str] = None) -> int:
+        """Add a node (``attrs`` is not copied); its number."""
+        raw = self.raw
+        i = len(raw)
+        if i >= self.limit:
             raise NasError(f"the architecture has more than {self.limit} nodes", _span_of(span))
-        if nid in self.index:  # the first free 'nid#i', i >= 2, as the realize reading names them
-            i = self.nexts.get(nid, 2)
-            while f"{nid}#{i}" in self.index:
-                i += 1
-            self.nexts[nid] = i + 1
-            nid = f"{nid}#{i}"
-        self.index[nid] = len(self.nodes)
-        self.nodes.append([nid, kind, shape, span, attrs, inputs, prefix or _prefix(kind, shape), len(self.nodes) + 1])
+        raw.append((base, kind, shape, span, attrs, inputs, prefix, src))
         cons = self.consumers
         if cons is not None:
             for u in inputs:
                 cons[u] = cons.get(u, 0) + 1
-        return nid
+        return i
 
     def finish(self) -> None:
-        """Drop the nodes the output does not depend on (the input stays)."""
-        idx = self.index
-        live = {self.output}
-        stack = [self.output]
-        while stack:
-            for u in self.nodes[idx[stack.pop()]][5]:
-                if u not in live:
-                    live.add(u)
-                    stack.append(u)
-        if len(live) != len(self.nodes):
-            self.nodes = [n for n in self.nodes if n[0] in live or n[1] == "input"]
-            self.index = {n[0]: i for i, n in enumerate(self.nodes)}
+        """Keep the nodes the output depends on (the input stays); inputs always precede their node."""
+        raw = self.raw
+        keep = bytearray(len(raw))
+        keep[self.output] = 1
+        for i in range(len(raw) - 1, -1, -1):
+            if keep[i]:
+                for u in raw[i][5]:
+                    keep[u] = 1
+            elif raw[i][1] == "input":
+                keep[i] = 1
+        self.live = [i for i in range(len(raw)) if keep[i]]
+        self.real = self.consumers = None  # only selection reads them
+
+    # ---------------------------------------------------------------- names
+    def names(self) -> list[str]:
+        """Every record's architecture node id: the first free ``base#i`` (i >= 2) where ``base`` is taken."""
+        if self._names is None:
+            taken: set[str] = set()
+            nexts: dict[str, int] = {}
+            out = []
+            for r in self.raw:
+                nid = r[0]
+                if nid in taken:
+                    i = nexts.get(nid, 2)
+                    while f"{nid}#{i}" in taken:
+                        i += 1
+                    nexts[nid] = i + 1
+                    nid = f"{nid}#{i}"
+                taken.add(nid)
+                out.append(nid)
+            self._names = out
+        return self._names
+
+    @property
+    def nodes(self) -> list[list]:
+        """The live nodes as ``[id, kind, shape, span, attrs, input ids, hash prefix, order]``."""
+        names, raw = self.names(), self.raw
+        return [[names[i], r[1], r[2], r[3], r[4], [names[u] for u in r[5]], r[6], i + 1]
+                for i, r in ((i, raw[i]) for i in self.live)]
+
+    @property
+    def origin(self) -> dict[str, str]:
+        """Architecture op node id -> the supernet op node it realizes (alignment ops have none)."""
+        names = self.names()
+        return {names[i]: r[7] for i, r in enumerate(self.raw) if r[7] is not None}
 
     # ---------------------------------------------------------------- results
     def graph(self) -> nx.DiGraph:
         g = nx.DiGraph()
-        g.add_nodes_from((n[0], _attrs(n)) for n in self.nodes)
-        g.add_edges_from((u, n[0], {"port": p}) for n in self.nodes for p, u in enumerate(n[5]))
+        nodes = self.nodes
+        g.add_nodes_from((n[0], _attrs(n)) for n in nodes)
+        g.add_edges_from((u, n[0], {"port": p}) for n in nodes for p, u in enumerate(n[5]))
         return g
 
     def merkle(self) -> str:
-        """``Architecture.canonical_hash`` of the selected architecture, computed on the node list."""
-        h: dict[str, str] = {}
-        live_out = self.output
-        sha = hashlib.sha256
-        for n in self.nodes:
-            ins = [h[u] for u in n[5]]
-            if len(ins) > 1 and n[1] in _MERGE_KINDS:
-                ins.sort()
-            text = n[6] + (', ["' + '", "'.join(ins) + '"]]' if ins else ", []]")
-            h[n[0]] = sha(text.encode()).hexdigest()
-        return h[live_out][:32]
+        """``Architecture.canonical_hash`` of the selected architecture, computed on the records."""
+        if self._merkle is None:
+            raw = self.raw
+            h: list = [None] * len(raw)
+            sha = hashlib.sha256
+            merges, join = _MERGE_KINDS, '", "'.join
+            for i in self.live:
+                r = raw[i]
+                ins = r[5]
+                if len(ins) == 1:
+                    text = f'{r[6]}, ["{h[ins[0]]}"]]'
+                elif not ins:
+                    text = f"{r[6]}, []]"
+                else:
+                    hs = [h[u] for u in ins]
+                    if r[1] in merges:
+                        hs.sort()
+                    text = f'{r[6]}, ["{join(hs)}"]]'
+                h[i] = sha(text.encode()).hexdigest()
+            self._merkle = h[self.output][:32]
+        return self._merkle
 
 
 def _varg(d: dict, values: dict[str, Any]) -> Any:
@@ -570,6 +615,7 @@ def _nid(at: str, base: str) -> str:
 
 _MERGE_KINDS = frozenset(("sum", "concat", "mul"))
 _PREFIXES: dict[tuple, str] = {}
+_CACHE = 64  # entries a step keeps of what it computed for an input shape (and value-choice values)
 
 
 def _prefix(kind: str, shape: tuple, base: Optional[str] = None, args: Optional[dict] = None) -> str:
@@ -585,15 +631,27 @@ def _prefix(kind: str, shape: tuple, base: Optional[str] = None, args: Optional[
     return p
 
 
+def _nothing(st: "Selection") -> None:
+    return None
+
+
 class _Block:
-    __slots__ = ("steps",)
+    __slots__ = ("steps", "runs")
 
     def __init__(self):
         self.steps: list = []
+        self.runs: tuple = ()
 
     def run(self, st: Selection) -> None:
-        for s in self.steps:
-            s.run(st)
+        for run in self.runs:
+            run(st)
+
+    def runner(self):
+        """The fastest callable that runs this block: its one step's ``run`` where it has one step."""
+        self.runs = tuple(s.run for s in self.steps)
+        if not self.runs:
+            return _nothing
+        return self.runs[0] if len(self.runs) == 1 else self.run
 
 
 class _Step:
@@ -606,6 +664,9 @@ class _Step:
     def span(self) -> Span:
         return self.ir.span(self.key)
 
+    def seal(self) -> None:
+        """Called once the plan is complete (steps with branches take their blocks' runners)."""
+
 
 class _Input(_Step):
     __slots__ = ("shape",)
@@ -615,8 +676,8 @@ class _Input(_Step):
         self.shape = tuple(ir.graph.nodes[key]["shape"])
 
     def run(self, st: Selection) -> None:
-        nid = st.add(_nid(self.at, "input"), "input", [], self.shape, self.span_text, {})
-        st.real[self.key] = (nid, self.shape)
+        i = st.add(_nid(self.at, "input"), "input", [], self.shape, self.span_text, {}, _prefix("input", self.shape))
+        st.real[self.key] = (i, self.shape)
 
 
 class _Output(_Step):
@@ -628,7 +689,8 @@ class _Output(_Step):
 
     def run(self, st: Selection) -> None:
         x = st.real[self.inp]
-        st.output = st.add(_nid(self.at, "output"), "output", [x[0]], x[1], self.span_text, {})
+        st.output = st.add(_nid(self.at, "output"), "output", [x[0]], x[1], self.span_text, {},
+                           _prefix("output", x[1]))
 
 
 class _Op(_Step):
@@ -644,30 +706,40 @@ class _Op(_Step):
         self.vdecs = tuple(a.get("vargs", {}).values())  # a decision name, or {"expr": tree, "round": bool}
         self.cache: dict = {}
 
+    def _lower(self, shape: tuple, vals: tuple) -> tuple:
+        args = dict(self.args)
+        for k, v in zip(self.vnames, vals):
+            args[k] = v
+        prim, args = passes.lower_op(self.prim, args, shape)
+        out = passes.infer_shape(prim, args, shape, self.span())
+        return (_nid(self.at, prim.name), {"op": prim.name, "base": prim.canonical, "args": args}, out,
+                _prefix("op", out, prim.canonical, args), prim.canonical == "none")
+
     def run(self, st: Selection) -> None:
         x = st.real[self.inp]
-        vals = tuple(st.values[d] if isinstance(d, str) else _varg(d, st.values) for d in self.vdecs) if self.vdecs else ()
-        ck = (x[1], vals)
+        if self.vdecs:
+            values = st.values
+            ck = (x[1], tuple(values[d] if isinstance(d, str) else _varg(d, values) for d in self.vdecs))
+        else:
+            ck = x[1]
         c = self.cache.get(ck)
         if c is None:
-            args = dict(self.args)
-            for k, v in zip(self.vnames, vals):
-                args[k] = v
-            prim, args = passes.lower_op(self.prim, args, x[1])
-            shape = passes.infer_shape(prim, args, x[1], self.span())
-            c = (_nid(self.at, prim.name), {"op": prim.name, "base": prim.canonical, "args": args}, shape,
-                 _prefix("op", shape, prim.canonical, args), prim.canonical == "none")
-            if len(self.cache) < 64:
+            c = self._lower(x[1], ck[1] if self.vdecs else ())
+            if len(self.cache) < _CACHE:
                 self.cache[ck] = c
-        nid = st.add(c[0], "op", [x[0]], c[2], self.span_text, c[1], c[3])
-        st.origin[nid] = self.key
+        raw = st.raw
+        i = len(raw)
+        if i >= st.limit or st.consumers is not None:  # the general path: the limit's error, consumers counted
+            st.add(c[0], "op", [x[0]], c[2], self.span_text, c[1], c[3], self.key)
+        else:  # Selection.add, inlined: the one step every selected op takes
+            raw.append((c[0], "op", c[2], self.span_text, c[1], [x[0]], c[3], self.key))
         if c[4]:
-            st.zero.add(nid)
-        st.real[self.key] = (nid, c[2])
+            st.zero.add(i)
+        st.real[self.key] = (i, c[2])
 
 
 class _Choice(_Step):
-    __slots__ = ("decision", "index", "options", "ends")
+    __slots__ = ("decision", "index", "options", "ends", "runs")
 
     def __init__(self, ir, key):
         super().__init__(ir, key)
@@ -680,14 +752,17 @@ class _Choice(_Step):
     def branch(self, p: list) -> _Block:
         return self.options[p[2]]
 
+    def seal(self) -> None:
+        self.runs = {t: (b.runner(), self.ends[i]) for t, i, b in ((t, i, self.options[i]) for t, i in self.index.items())}
+
     def run(self, st: Selection) -> None:
-        i = self.index[st.values[self.decision]]
-        self.options[i].run(st)
-        st.real[self.key] = st.real[self.ends[i]]
+        run, end = self.runs[st.values[self.decision]]
+        run(st)
+        st.real[self.key] = st.real[end]
 
 
 class _Pick(_Step):
-    __slots__ = ("decision", "position", "cands", "slots", "blocks")
+    __slots__ = ("decision", "position", "cands", "slots", "blocks", "runs")
 
     def __init__(self, ir, key):
         super().__init__(ir, key)
@@ -700,16 +775,22 @@ class _Pick(_Step):
     def branch(self, p: list) -> _Block:
         return self.blocks[p[2]][p[3]]
 
+    def seal(self) -> None:
+        self.runs = [[(b.runner(), self.slots[s][c]) for c, b in enumerate(row)] for s, row in enumerate(self.blocks)]
+
     def run(self, st: Selection) -> None:
-        picked = [self.position[c] for c in st.values[self.decision]]
+        position, real = self.position, st.real
+        picked = st.values[self.decision]
         if not self.slots:
-            st.real[self.key] = [st.real[self.cands[c]] for c in picked]
+            cands = self.cands
+            real[self.key] = [real[cands[position[c]]] for c in picked]
             return
         out = []
-        for s, c in enumerate(picked):
-            self.blocks[s][c].run(st)
-            out.append(st.real[self.slots[s][c]])
-        st.real[self.key] = out
+        for row, c in zip(self.runs, picked):
+            run, end = row[position[c]]
+            run(st)
+            out.append(real[end])
+        real[self.key] = out
 
 
 class _Subset(_Step):
@@ -742,20 +823,21 @@ class _Leaves(_Step):
 
 
 class _Merge(_Step):
-    __slots__ = ("mode", "decision", "inputs", "prefixes", "func", "labels", "argspans")
+    __slots__ = ("mode", "decision", "inputs", "func", "labels", "argspans", "shaped")
 
     def __init__(self, ir, key):
         super().__init__(ir, key)
         a = ir.graph.nodes[key]
         self.mode, self.decision, self.inputs = a.get("mode"), a.get("decision"), a["inputs"]
         self.func, self.labels, self.argspans = a.get("func"), a.get("labels"), a.get("argspans")
-        self.prefixes: dict = {}
+        self.shaped: dict = {}  # (mode, *input shapes) -> (merged shape, hash prefix, base name), if none is aligned
 
     def run(self, st: Selection) -> None:
         ins: list = []
+        real = st.real
         for k in self.inputs:
-            v = st.real[k]
-            if isinstance(v, list):
+            v = real[k]
+            if v.__class__ is list:
                 ins.extend(v)
             else:
                 ins.append(v)
@@ -763,54 +845,64 @@ class _Merge(_Step):
             self._twice(st)
         zero = st.zero
         live = [t for t in ins if t[0] not in zero] if zero else ins
-        if not live:
-            st.real[self.key] = ins[0]
-            return
-        if len(live) == 1:
-            st.real[self.key] = live[0]
+        if len(live) < 2:
+            real[self.key] = live[0] if live else ins[0]
             return
         mode = self.mode or st.values[self.decision]
+        ck = (mode, *[t[1] for t in live])
+        c = self.shaped.get(ck)
+        if c is None:
+            c, live = self._shape(st, mode, live)
+            if c is None:  # inputs were aligned: not cached (the alignment adds nodes)
+                return
+            if len(self.shaped) < _CACHE:
+                self.shaped[ck] = c
+        i = st.add(c[2], mode, [t[0] for t in live], c[0], self.span_text, {}, c[1])
+        real[self.key] = (i, c[0])
+
+    def _shape(self, st: Selection, mode: str, live: list):
+        """(merged shape, hash prefix, base name) of inputs of one spatial shape; else aligns them, adds the merge."""
         spatial = [t[1][1:] for t in live]
-        if len(set(spatial)) != 1:
+        aligned = len(set(spatial)) != 1
+        if aligned:
             plan = passes.align_plan(spatial, self.span())
             fr = primitives.get("factorized_reduce")
-            aligned = []
+            out = []
             for t, n in zip(live, plan):
                 for _ in range(n):
                     prim, args = passes.lower_op(fr, {"channels": primitives.SAME}, t[1])
                     shape = passes.infer_shape(prim, args, t[1], self.span())
-                    nid = st.add(_nid(self.at, prim.name), "op", [t[0]], shape, self.span_text,
-                                 {"op": prim.name, "base": prim.canonical, "args": args},
-                                 _prefix("op", shape, prim.canonical, args))
-                    t = (nid, shape)
-                aligned.append(t)
-            live = aligned
+                    t = (st.add(_nid(self.at, prim.name), "op", [t[0]], shape, self.span_text,
+                                {"op": prim.name, "base": prim.canonical, "args": args},
+                                _prefix("op", shape, prim.canonical, args)), shape)
+                out.append(t)
+            live = out
         try:
             shape = passes.merge_shape(mode, [t[1] for t in live], None)
         except NasError as e:
             raise NasError(e.message, self.span()) from None
-        pk = (mode, shape)
-        prefix = self.prefixes.get(pk)
-        if prefix is None:
-            prefix = self.prefixes[pk] = _prefix(mode, shape)
-        nid = st.add(_nid(self.at, mode), mode, [t[0] for t in live], shape, self.span_text, {}, prefix)
-        st.real[self.key] = (nid, shape)
-
+        c = (shape, _prefix(mode, shape), _nid(self.at, mode))
+        if not aligned:
+            return c, live
+        i = st.add(_nid(self.at, mode), mode, [t[0] for t in live], shape, self.span_text, {}, c[1])
+        st.real[self.key] = (i, shape)
+        return None, live
 
     def _twice(self, st: Selection) -> None:
         """The walker's error for a merge whose arguments turn out to be one tensor (see ``merged_twice``)."""
-        seen: dict[str, Optional[str]] = {}
+        seen: dict[int, Optional[str]] = {}
+        names = st.names()
         for i, (k, label) in enumerate(zip(self.inputs, self.labels)):
             v = st.real[k]
-            for nid, _ in (v if isinstance(v, list) else [v]):
-                if nid in seen:
-                    raise merged_twice(self.func, seen[nid], label if not isinstance(v, list) else None, nid,
+            for rec, _ in (v if isinstance(v, list) else [v]):
+                if rec in seen:
+                    raise merged_twice(self.func, seen[rec], label if not isinstance(v, list) else None, names[rec],
                                        self.ir.arg_span(self.key, i))
-                seen[nid] = label if not isinstance(v, list) else None
+                seen[rec] = label if not isinstance(v, list) else None
 
 
 class _Depth(_Step):
-    __slots__ = ("decision", "ends", "reps")
+    __slots__ = ("decision", "ends", "reps", "runs")
 
     def __init__(self, ir, key):
         super().__init__(ir, key)
@@ -821,18 +913,19 @@ class _Depth(_Step):
     def branch(self, p: list) -> _Block:
         return self.reps.setdefault(p[2], _Block())
 
+    def seal(self) -> None:
+        top = max([*self.ends, *self.reps, 0])
+        self.runs = [self.reps[r].runner() if r in self.reps else _nothing for r in range(top + 1)]
+
     def run(self, st: Selection) -> None:
         depth = st.values[self.decision]
-        reps = self.reps
-        for r in range(depth):
-            b = reps.get(r)
-            if b is not None:
-                b.run(st)
+        for run in self.runs[:depth]:
+            run(st)
         st.real[self.key] = st.real[self.ends[depth]]
 
 
 class _Cond(_Step):
-    __slots__ = ("expr", "blocks")
+    __slots__ = ("expr", "blocks", "runs")
 
     def __init__(self, ir, key):
         super().__init__(ir, key)
@@ -842,11 +935,12 @@ class _Cond(_Step):
     def branch(self, p: list) -> _Block:
         return self.blocks.setdefault(bool(p[2]), _Block())
 
+    def seal(self) -> None:
+        self.runs = {b: (self.blocks[b].runner() if b in self.blocks else _nothing) for b in (True, False)}
+
     def run(self, st: Selection) -> None:
         truth = bool(eval_expr(self.expr, st.values))
-        b = self.blocks.get(truth)
-        if b is not None:
-            b.run(st)
+        self.runs[truth](st)
         st.real[self.key] = truth
 
 
@@ -883,4 +977,8 @@ def _compile(ir: SupernetIR) -> _Block:
         step = _STEPS[a["kind"]](ir, n)
         steps[n] = step
         blk.steps.append(step)
+    for step in steps.values():
+        step.seal()
+    root.runner()
     return root
+
