@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -368,8 +369,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resume_command() -> str:
+    """This command line with ``--resume`` (added if it is not there), quoted for a POSIX shell."""
+    import shlex
+
+    argv = ["nasdsl", *sys.argv[1:]]
+    if "--resume" not in argv:
+        argv.append("--resume")
+    return shlex.join(argv)
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from .search import Search
+    from .store import Store
 
     if args.input:
         raise NasdslError("--input does not apply to search: the estimator's data sets the input shape "
@@ -386,6 +398,14 @@ def cmd_search(args: argparse.Namespace) -> int:
         search.store.set_meta({"pareto": args.pareto})
     try:
         result = search.run(progress=not args.quiet)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        search.close()
+        with Store(search.store_path, readonly=True) as st:
+            n = st.finished_count()
+        print(f"interrupted: {n} finished trials are in the store '{search.store_path}'; resume with:\n  "
+              + _resume_command(), file=sys.stderr)
+        return 130
     finally:
         search.close()
     c = result.counts
@@ -403,9 +423,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     print("genotype: " + json.dumps(b.genotype.values))
     if args.report:
         from .report import write_html
-        from .store import Store
 
-        with Store(result.store) as st:
+        with Store(result.store, readonly=True) as st:
             print(f"wrote {write_html(st, args.report)}")
     return 0
 

@@ -29,6 +29,7 @@ genotypes of a space cannot be realized, and why.
 from __future__ import annotations
 
 import json
+import sys
 import math
 import os
 import time
@@ -266,7 +267,12 @@ class Search:
             raise SearchError(str(e)) from None
         self.trial_key = self._trial_key()
         self.store = Store(self.store_path)
-        self._check_store(resume)
+        try:
+            self.store.lock(" ".join(sys.argv))
+            self._check_store(resume)
+        except BaseException:
+            self.store.close()
+            raise
 
     # ------------------------------------------------------------ store identity
     def _identity(self) -> dict[str, Any]:
@@ -330,8 +336,15 @@ class Search:
         return {"rungs": rungs}
 
     def run(self, progress: bool = False, on_trial: Optional[Callable[[TrialRecord], None]] = None) -> SearchResult:
-        if self.one_shot:
-            return self._run_one_shot(progress, on_trial)
+        """Run the search to its budget; the store's lock is let go when it ends (the store stays open to read)."""
+        try:
+            if self.one_shot:
+                return self._run_one_shot(progress, on_trial)
+            return self._run(progress, on_trial)
+        finally:
+            self.store.unlock()
+
+    def _run(self, progress: bool, on_trial) -> SearchResult:
         history = self.store.trials()
         self._finished = [t for t in history if t.status in ("completed", "failed")]
         self.strategy.replay([Told(t.genotype, Result(t.value, t.metrics, t.status)) for t in history])
@@ -416,8 +429,12 @@ class Search:
                     else:
                         idle += 1
                     self._notify(rec, bar, on_trial)
-        finally:
+        except BaseException:  # Ctrl-C, a fatal trial: stop the running trials now, keep what is stored
+            _stop(executor)
+            raise
+        else:
             executor.shutdown()
+        finally:
             if bar is not None:
                 bar.stop()
         return SearchResult(self.store_path, self.store.counts(), self.store.best(), stopped_early)
@@ -518,11 +535,22 @@ class _Progress:
         self.progress.stop()
 
 
+def _stop(executor: Any) -> None:
+    """Shut an executor down without waiting for its running trials (``shutdown(wait=False)`` where it takes it)."""
+    import inspect
+
+    try:
+        takes_wait = "wait" in inspect.signature(executor.shutdown).parameters
+    except (TypeError, ValueError):
+        takes_wait = False
+    executor.shutdown(wait=False) if takes_wait else executor.shutdown()
+
+
 def open_store(path: str | Path) -> Store:
     p = Path(path)
     if not p.is_file():
         raise StoreError(f"no such store '{p}'")
-    return Store(p)
+    return Store(p, readonly=True)
 
 
 def pareto_front(points: list[tuple[int, list[float]]]) -> list[int]:

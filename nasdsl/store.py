@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import socket
 import sqlite3
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -60,6 +63,33 @@ def trial_dir(store_path: str | Path, arch_hash: str, search_key: Optional[str] 
     name = arch_hash[:16] + (f"-{search_key}" if search_key else "")
     return trials_dir(store_path) / name
 
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """Open ``path`` without the right to write it; where even the WAL index cannot be made (a read-only
+    folder), open it as immutable.  Either way the database file's bytes stay as they are."""
+    if not path.is_file():
+        raise StoreError(f"no such store '{path}'")
+    uri = "file:" + urllib.parse.quote(str(path.resolve()))
+    conn = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=30, isolation_level=None)
+    try:
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+        conn = sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True, isolation_level=None)
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return conn
+
+
+def _read_holder(fd: int) -> str:
+    """Who holds a store's lock, from its lock file, in words."""
+    try:
+        info = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(info["since"])))
+        return f"pid {int(info['pid'])} on {info['host']}, since {since}"
+    except (ValueError, KeyError, TypeError, OSError):
+        return "its holder did not say who it is"
+
+
 @dataclass
 class TrialRecord:
     number: int
@@ -91,22 +121,102 @@ def _clean(v: Any) -> Any:
     return v
 
 
-class Store:
-    """Open (or create) the store at ``path``."""
+_COLUMNS = ("number", "genotype", "hash", "status", "value", "metrics", "error", "started", "finished", "duration",
+            "worker")
 
-    def __init__(self, path: str | Path):
+
+def _check_is_store(conn: sqlite3.Connection, path: Path) -> set[str]:
+    """Refuse a database that holds anything but a nasdsl store's tables (an empty one is a new store)."""
+    tables = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not tables:
+        return tables
+    cols = {r[1] for r in conn.execute("PRAGMA table_info(trials)")} if "trials" in tables else set()
+    if tables - {"meta", "trials"} or "meta" not in tables or not set(_COLUMNS) <= cols:
+        raise StoreError(f"'{path}' is not a nasdsl store (its tables: {', '.join(sorted(tables))}); "
+                         "it was left as it is")
+    return tables
+
+
+class Store:
+    """Open (or create) the store at ``path``; ``readonly=True`` opens an existing store without writing a byte.
+
+    A store opened for writing refuses a database that is not a nasdsl store before it changes anything.
+    The search that writes to a store holds its lock (:meth:`lock`), so a second one is refused.
+    """
+
+    def __init__(self, path: str | Path, readonly: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
+        self._lock_fd: Optional[int] = None
         try:
+            if readonly:
+                self.conn = _connect_readonly(self.path)
+                if not _check_is_store(self.conn, self.path):
+                    raise StoreError(f"'{self.path}' is an empty database, not a nasdsl store")
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+            _check_is_store(self.conn, self.path)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as e:
+            self.conn.execute("BEGIN IMMEDIATE")  # can it be written at all (a read-only file, a full disk)?
+            self.conn.execute("ROLLBACK")
+        except StoreError:
+            self._close_quietly()
+            raise
+        except (sqlite3.DatabaseError, OSError) as e:
+            self._close_quietly()
             raise StoreError(f"cannot open store '{self.path}': {e}") from None
 
+    def _close_quietly(self) -> None:
+        conn = getattr(self, "conn", None)
+        if conn is not None:
+            conn.close()
+
     def close(self) -> None:
+        self.unlock()
         self.conn.close()
+
+    # ------------------------------------------------------------ the writer's lock
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    def lock(self, command: str = "") -> None:
+        """Hold the store for this process until :meth:`close`; refuse if a live process holds it.
+
+        An advisory ``flock`` on ``STORE.lock``: the kernel drops it when its holder exits, however it
+        exits, so the lock of a crashed or killed search is stale by construction and is taken over
+        (its file, naming the old holder, is rewritten).  Not reliable across machines on NFS.
+        """
+        if self._lock_fd is not None:
+            return
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no lock, as before
+            return
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise StoreError(f"store '{self.path}' is in use by another search ({holder}); wait for it to end, "
+                             "or choose another --store") from None
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(), "command": command}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
+
+    def __del__(self) -> None:
+        if getattr(self, "_lock_fd", None) is not None:
+            self.unlock()
 
     def __enter__(self) -> "Store":
         return self
@@ -116,7 +226,10 @@ class Store:
 
     # ------------------------------------------------------------ meta
     def meta(self) -> dict[str, Any]:
-        return {k: json.loads(v) for k, v in self.conn.execute("SELECT key, value FROM meta")}
+        try:
+            return {k: json.loads(v) for k, v in self.conn.execute("SELECT key, value FROM meta")}
+        except (ValueError, TypeError) as e:
+            raise StoreError(f"store '{self.path}' is damaged: its search description cannot be read ({e})") from None
 
     def set_meta(self, values: dict[str, Any]) -> None:
         with self.conn:
@@ -146,8 +259,17 @@ class Store:
 
     def _row(self, row: tuple) -> TrialRecord:
         number, genotype, h, status, value, metrics, error, started, finished, duration, worker = row
-        return TrialRecord(number, Genotype(values=json.loads(genotype)), h, status, value, json.loads(metrics), error,
-                           started, finished, duration, worker)
+        try:
+            g = Genotype(values=json.loads(genotype))
+            m = json.loads(metrics)
+            if not isinstance(m, dict) or not isinstance(h, str) or not isinstance(status, str):
+                raise ValueError("metrics, hash or status of the wrong type")
+            if value is not None and not isinstance(value, (int, float)):
+                raise ValueError(f"value {value!r} is not a number")
+            return TrialRecord(int(number), g, h, status, None if value is None else float(value), m, error,
+                               started, finished, duration, worker)
+        except (ValueError, TypeError) as e:  # pydantic's ValidationError is a ValueError
+            raise StoreError(f"store '{self.path}' is damaged: trial {number!r} cannot be read ({e})") from None
 
     _COLS = "number, genotype, hash, status, value, metrics, error, started, finished, duration, worker"
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Callable
 
@@ -29,11 +32,13 @@ class InProcessExecutor:
             fut.set_exception(e)
         return fut
 
-    def shutdown(self) -> None:
+    def shutdown(self, wait: bool = True) -> None:
         pass
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, driver: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the driver answers it
+    _watch_driver(driver)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     try:
         import torch
@@ -41,6 +46,21 @@ def _init_worker(threads: int) -> None:
         torch.set_num_threads(threads)
     except ImportError:
         pass
+
+
+def _watch_driver(driver: int, every: float = 0.5) -> None:
+    """End this worker soon after the search process that started it dies, however it dies (SIGKILL
+    included): a dead parent's children are given to another process, so the parent pid changes."""
+    if os.getppid() != driver:  # not started by the driver itself: nothing to watch by
+        return
+
+    def watch() -> None:
+        while True:
+            time.sleep(every)
+            if os.getppid() != driver:
+                os._exit(1)  # no store will record what this worker would finish
+
+    threading.Thread(target=watch, name="nasdsl-driver-watch", daemon=True).start()
 
 
 class LocalExecutor:
@@ -53,16 +73,23 @@ class LocalExecutor:
         if self.workers > 1:
             threads = max(1, (os.cpu_count() or 1) // self.workers)
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_init_worker, initargs=(threads,))
+                                             initializer=_init_worker, initargs=(threads, os.getpid()))
 
     def submit(self, fn: Callable[[Any], Any], payload: Any) -> Future:
         if self._inproc is not None:
             return self._inproc.submit(fn, payload)
         return self._pool.submit(fn, payload)
 
-    def shutdown(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+    def shutdown(self, wait: bool = True) -> None:
+        """Let running trials end (``wait``), or kill the workers now (an interrupted search: the store
+        records only finished trials, so what they were running is simply run again on resume)."""
+        if self._pool is None:
+            return
+        if not wait:
+            procs = getattr(self._pool, "_processes", None) or {}  # the pool's own table of its processes
+            for proc in list(procs.values()):
+                proc.kill()
+        self._pool.shutdown(wait=wait, cancel_futures=True)
 
 
 @hookimpl

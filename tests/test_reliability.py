@@ -1,0 +1,252 @@
+"""Issue 15: the store owns its search, workers die with their driver, reports leave foreign files alone.
+
+Each test is written from the finding's reproduction: real searches in real processes, a real SIGKILL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nasdsl.search import open_store
+from nasdsl.store import Store, StoreError
+
+from .conftest import ROOT
+from .test_search import plugin, run_search  # noqa: F401 - plugin is a fixture
+
+NB201 = str(ROOT / "spaces" / "nasbench201.nas")
+
+
+def _search_cmd(db, budget, *extra):
+    return [sys.executable, "-m", "nasdsl", "search", NB201, "-p", "C=4", "-p", "N=1", "--strategy", "random",
+            "--estimator", "train", "-E", "epochs=1", "-E", "fraction=0.4", "--budget", str(budget), "--store",
+            str(db), "--seed", "3", "--quiet", *extra]
+
+
+def _wait_for(cond, proc, seconds=300.0, what="the condition"):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if cond():
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"the search ended before {what}: " + proc.stderr.read().decode()[-3000:])
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _children(pid: int) -> list[int]:
+    """The live processes whose parent is ``pid`` (from /proc)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(d.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"  # a zombie has ended; only its exit status waits to be read
+
+
+def _finished(db) -> int:
+    with Store(db, readonly=True) as st:
+        return st.finished_count()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+def test_two_searches_on_one_store_cannot_both_run_and_a_killed_holder_is_taken_over(tmp_path):
+    """Two identical searches at once finished 60 trials for a budget of 30 (21 architectures twice)."""
+    db = tmp_path / "s.db"
+    first = subprocess.Popen(_search_cmd(db, 40), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    try:
+        _wait_for(lambda: db.exists() and _finished(db) >= 1, first, what="its first trial")
+        for extra in ((), ("--resume",)):
+            second = subprocess.run(_search_cmd(db, 40, *extra), capture_output=True, text=True, cwd=ROOT, timeout=300)
+            assert second.returncode != 0
+            assert f"is in use by another search (pid {first.pid} on " in second.stderr, second.stderr[-2000:]
+            assert "Traceback" not in second.stderr
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    done = _finished(db)
+    assert 1 <= done < 40
+    assert (tmp_path / "s.db.lock").exists()  # the killed holder's lock file is left behind: stale, not held
+    r = subprocess.run(_search_cmd(db, done + 1, "--resume"), capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert _finished(db) == done + 1
+
+
+def test_a_search_in_this_process_holds_the_store_until_it_has_run(plugin, tmp_path):
+    from nasdsl.search import Search
+
+    db = tmp_path / "x.db"
+    common = dict(strategy="random", estimator="synthetic", store=db, executor="inprocess", params={"C": 4, "N": 1})
+    a = Search(NB201, budget=2, **common)
+    with pytest.raises(StoreError, match=rf"in use by another search \(pid {os.getpid()} on "):
+        Search(NB201, budget=2, resume=True, **common)
+    assert a.run().counts["completed"] == 2  # the lock is let go when the run ends
+    b = Search(NB201, budget=3, resume=True, **common)
+    try:
+        assert b.run().counts["completed"] == 3
+    finally:
+        b.close()
+        a.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+def test_a_sigkilled_driver_leaves_no_live_worker(tmp_path):
+    """Killing the driver with SIGKILL left its workers running for minutes, finishing unrecorded trials."""
+    db = tmp_path / "w.db"
+    proc = subprocess.Popen(_search_cmd(db, 40, "--workers", "2"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=ROOT)
+    workers: list[int] = []
+    try:
+        def two_workers():
+            workers[:] = _children(proc.pid)
+            return len(workers) >= 2
+        _wait_for(two_workers, proc, what="two workers")
+        _wait_for(lambda: db.exists() and _finished(db) >= 1, proc, what="a trial from the workers")
+        workers[:] = _children(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert len(workers) >= 2
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.1)
+    left = [w for w in workers if _alive(w)]
+    for w in left:  # do not leave them behind for the next test either
+        os.kill(w, signal.SIGKILL)
+    assert not left, f"workers {left} outlived their driver by 10 s"
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_report_on_a_foreign_database_refuses_it_and_leaves_its_bytes_unchanged(tmp_path):
+    """`nasdsl report` on a foreign SQLite file created tables in it and switched it to WAL mode."""
+    foreign = tmp_path / "app.sqlite"
+    con = sqlite3.connect(foreign)
+    con.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+    con.execute("INSERT INTO users (name) VALUES ('ada')")
+    con.commit()
+    con.close()
+    before = _digest(foreign)
+    r = subprocess.run([sys.executable, "-m", "nasdsl", "report", str(foreign)], capture_output=True, text=True,
+                       cwd=ROOT, timeout=120)
+    assert r.returncode != 0
+    assert "is not a nasdsl store (its tables: users)" in r.stderr and "Traceback" not in r.stderr
+    assert _digest(foreign) == before
+    assert not Path(str(foreign) + "-wal").exists()
+    # a search pointed at it refuses it too, before writing anything
+    with pytest.raises(StoreError, match="is not a nasdsl store"):
+        Store(foreign)
+    assert _digest(foreign) == before
+    # and a file that is not a database at all
+    junk = tmp_path / "notes.db"
+    junk.write_bytes(b"not a database\n" * 200)
+    before = _digest(junk)
+    with pytest.raises(StoreError, match="cannot open store"):
+        open_store(junk)
+    assert _digest(junk) == before
+
+
+def test_a_report_reads_a_store_it_cannot_write(plugin, tmp_path):
+    """The report needed write access to read a store."""
+    db = tmp_path / "ro" / "r.db"
+    run_search(NB201, db, budget=3, params={"C": 4, "N": 1})
+    for extra in db.parent.glob("r.db-*"):
+        extra.unlink()  # the WAL files of a cleanly closed store are gone already; be sure
+    before = _digest(db)
+    db.chmod(0o444)
+    db.parent.chmod(0o555)
+    try:
+        with open_store(db) as st:
+            assert st.finished_count() == 3 and st.best() is not None
+        if os.geteuid() != 0:  # root writes anyway; the write refusal is only observable as a user
+            with pytest.raises(StoreError, match="readonly"):
+                Store(db)
+    finally:
+        db.parent.chmod(0o755)
+        db.chmod(0o644)
+    assert _digest(db) == before
+
+
+def test_a_damaged_store_row_is_a_clear_error(plugin, tmp_path):
+    """A store row with a non-JSON genotype or a text value gave 'internal error: ... please report it'."""
+    db = tmp_path / "d.db"
+    run_search(NB201, db, budget=2, params={"C": 4, "N": 1})
+    for column, bad in (("genotype", "{not json"), ("value", "high"), ("metrics", "[1, 2]")):
+        con = sqlite3.connect(db)
+        old = con.execute(f"SELECT {column} FROM trials WHERE number = 1").fetchone()[0]
+        con.execute(f"UPDATE trials SET {column} = ? WHERE number = 1", (bad,))
+        con.commit()
+        con.close()
+        r = subprocess.run([sys.executable, "-m", "nasdsl", "report", str(db)], capture_output=True, text=True,
+                           cwd=ROOT, timeout=120)
+        assert r.returncode != 0 and "Traceback" not in r.stderr and "internal error" not in r.stderr
+        assert "is damaged: trial 1 cannot be read" in r.stderr, r.stderr
+        con = sqlite3.connect(db)
+        con.execute(f"UPDATE trials SET {column} = ? WHERE number = 1", (old,))
+        con.commit()
+        con.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_once_or_twice_stops_a_worker_search_cleanly_and_says_how_to_resume(tmp_path, presses):
+    """Two SIGINTs to a --workers 2 search hung it forever; one printed "interrupted" and no way on."""
+    db = tmp_path / "c.db"
+    proc = subprocess.Popen(_search_cmd(db, 40, "--workers", "2"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=ROOT, start_new_session=True)  # its own process group, as a terminal's job is
+    workers: list[int] = []
+    try:
+        def two_workers():
+            workers[:] = _children(proc.pid)
+            return len(workers) >= 2
+        _wait_for(two_workers, proc, what="two workers")
+        _wait_for(lambda: db.exists() and _finished(db) >= 1, proc, what="a trial from the workers")
+        for _ in range(presses):  # Ctrl-C: SIGINT to every process of the job
+            os.killpg(proc.pid, signal.SIGINT)
+            time.sleep(0.3)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    err = err.decode()
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    assert "resume with:" in err and err.rstrip().endswith("--workers 2 --resume")
+    assert not [w for w in workers if _alive(w)]
+    done = _finished(db)
+    with Store(db, readonly=True) as st:
+        kept = {t.number: (t.hash, t.value) for t in st.trials()}
+    r = subprocess.run(_search_cmd(db, done + 1, "--resume"), capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    with Store(db, readonly=True) as st:
+        after = {t.number: (t.hash, t.value) for t in st.trials()}
+        assert st.finished_count() == done + 1
+    assert all(after[n] == v for n, v in kept.items())  # nothing finished before the interrupt was lost
