@@ -13,7 +13,6 @@ module and only literals, ``range`` and keyword arguments are accepted.
 from __future__ import annotations
 
 import ast as pyast
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,18 @@ from typing import Any
 
 from .decisions import InputChoice
 from .errors import GenotypeError
+from .files import FileError, read_bounded
 from .genotype import Genotype
 from .space import Space
+
+MAX_GENOTYPE_BYTES = 1_000_000  # a genotype file or string (DARTS_V2's is 400 bytes)
+MAX_RANGE = 10_000
+
+
+def _check_size(text: str) -> None:
+    if len(text) > MAX_GENOTYPE_BYTES:
+        raise GenotypeError(f"the genotype is {len(text):,} characters long; at most {MAX_GENOTYPE_BYTES:,} are read")
+
 
 # ============================================================ DARTS
 
@@ -71,20 +80,32 @@ def _literal(node: pyast.AST) -> Any:
     if isinstance(node, pyast.Call) and isinstance(node.func, pyast.Name) and node.func.id == "range" and not node.keywords:
         args = [_literal(a) for a in node.args]
         if all(isinstance(a, int) for a in args) and 1 <= len(args) <= 3:
-            return list(range(*args))
+            if len(args) == 3 and args[2] == 0:
+                raise GenotypeError(f"range({', '.join(map(str, args))}) in a DARTS genotype: its step must not be 0")
+            r = range(*args)
+            if len(r) > MAX_RANGE:  # counted, not expanded
+                raise GenotypeError(f"range({', '.join(map(str, args))}) in a DARTS genotype has {len(r):,} "
+                                    f"elements; a cell's concatenated nodes are at most {MAX_RANGE}")
+            return list(r)
     raise GenotypeError(f"unexpected {pyast.dump(node)[:60]} in a DARTS genotype (only lists, pairs, strings, ints and range)")
 
 
 def parse_darts(text: str) -> dict[str, Any]:
     """``Genotype(normal=..., normal_concat=..., reduce=..., reduce_concat=...)`` -> dict, without eval."""
+    _check_size(text)
     try:
         tree = pyast.parse(text.strip(), mode="eval")
     except SyntaxError as e:
         raise GenotypeError(f"not a DARTS genotype: {e.msg}") from None
+    except (RecursionError, MemoryError, ValueError):  # nested past the parser's limits; a NUL byte
+        raise GenotypeError("not a DARTS genotype: nested too deeply, or not text") from None
     call = tree.body
     if not (isinstance(call, pyast.Call) and isinstance(call.func, pyast.Name) and call.func.id == "Genotype") or call.args:
         raise GenotypeError("a DARTS genotype reads Genotype(normal=[...], normal_concat=..., reduce=[...], reduce_concat=...)")
-    fields = {kw.arg: _literal(kw.value) for kw in call.keywords}
+    try:
+        fields = {kw.arg: _literal(kw.value) for kw in call.keywords}
+    except RecursionError:
+        raise GenotypeError("a DARTS genotype's lists are nested too deeply") from None
     for k in ("normal", "reduce"):
         if k not in fields:
             raise GenotypeError(f"DARTS genotype has no '{k}='")
@@ -151,6 +172,7 @@ def to_darts(space: Space, genotype: Genotype) -> str:
 # ============================================================ NAS-Bench-201
 
 _EDGE = re.compile(r"(?:^|\.)e(\d+)_(\d+)$")
+_INDEX = re.compile(r"[0-9]{1,6}")  # ASCII digits only: str.isdigit() takes '²' too
 
 
 def _dag_edges(space: Space) -> dict[tuple[int, int], str]:
@@ -172,6 +194,7 @@ def from_nb201(space: Space, text: str) -> Genotype:
     groups = text.split("+")
     if len(groups) != n - 1:
         raise GenotypeError(f"NAS-Bench-201 string has {len(groups)} nodes; the space's dag has {n - 1}")
+    _check_size(text)
     values: dict[str, Any] = {}
     for j, grp in enumerate(groups, start=1):
         if not (grp.startswith("|") and grp.endswith("|")):
@@ -179,11 +202,18 @@ def from_nb201(space: Space, text: str) -> Genotype:
         items = grp[1:-1].split("|")
         if len(items) != j:
             raise GenotypeError(f"NAS-Bench-201 node {j} has {len(items)} edges; expected {j}")
+        seen: set[int] = set()
         for item in items:
             op, sep, src = item.partition("~")
-            if not sep or not src.isdigit() or int(src) >= j:
-                raise GenotypeError(f"bad NAS-Bench-201 edge '{item}': expected op~i with i < {j}")
-            values[edges[(int(src), j)]] = op
+            if not sep or not _INDEX.fullmatch(src) or int(src) >= j:
+                shown = item if len(item) <= 60 else item[:57] + "..."
+                raise GenotypeError(f"bad NAS-Bench-201 edge '{shown}': expected op~i with i < {j}")
+            i = int(src)
+            if i in seen:
+                raise GenotypeError(f"NAS-Bench-201 node {j} lists its edge from node {i} twice; each of its "
+                                    f"{j} edges (from nodes 0..{j - 1}) appears once")
+            seen.add(i)
+            values[edges[(i, j)]] = op
     for d in space.decisions.values():
         values.setdefault(d.name, d.default())
     return space.validate(Genotype(space=space.name, values=values))
@@ -205,19 +235,21 @@ def read_genotype(space: Space, text: str) -> Genotype:
     path = Path(text)
     if not text.startswith(("{", "|", "Genotype(")) and len(text) < 4096:
         try:
-            if path.is_file():
-                text = path.read_text(encoding="utf-8").strip()
-            else:
-                raise GenotypeError(f"no genotype file '{text}' (a genotype is a JSON file or literal, "
-                                    "a DARTS Genotype(...) string or a NAS-Bench-201 |op~i|... string)")
-        except OSError as e:
-            raise GenotypeError(f"cannot read genotype '{text}': {e}") from None
+            exists = path.exists()
+        except (OSError, ValueError):
+            exists = False
+        if not exists:
+            raise GenotypeError(f"no genotype file '{text}' (a genotype is a JSON file or literal, "
+                                "a DARTS Genotype(...) string or a NAS-Bench-201 |op~i|... string)")
+        try:
+            text = read_bounded(path, MAX_GENOTYPE_BYTES, "genotype file").decode("utf-8").strip()
+        except FileError as e:
+            raise GenotypeError(str(e)) from None
+        except UnicodeDecodeError as e:
+            raise GenotypeError(f"genotype file '{path}' is not UTF-8 text (byte {e.start})") from None
+    _check_size(text)
     if text.startswith("Genotype("):
         return from_darts(space, text)
     if text.startswith("|"):
         return from_nb201(space, text)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise GenotypeError(f"genotype is not valid JSON: {e}") from None
-    return space.validate(Genotype.from_data(data))
+    return space.validate(Genotype.from_json(text))

@@ -59,7 +59,7 @@ def _space_args(p: argparse.ArgumentParser, many: bool = False) -> None:
 def _load(args: argparse.Namespace, path: str | None = None):
     from .space import Space
 
-    return Space.from_file(path or args.space, network=args.network, params=dict(args.param) or None,
+    return Space.from_file(args.space if path is None else path, network=args.network, params=dict(args.param) or None,
                            input_shape=args.input)
 
 
@@ -301,9 +301,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _output_files(**flags: str | None) -> None:
+    """Refuse an output path that is a folder before any work is done (``flag=path``, None where not given)."""
+    for flag, path in flags.items():
+        if path is not None and Path(path).is_dir():
+            raise NasdslError(f"--{flag.replace('_', '-')} '{path}' is a folder; give a file name")
+
+
 def cmd_draw(args: argparse.Namespace) -> int:
     from .draw import arch_to_dot, render, space_to_dot
 
+    _output_files(output=args.output)
     space = _load(args)
     if args.genotype:
         from .adapters import read_genotype
@@ -327,6 +335,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from .adapters import read_genotype
     from .plugins import get_backend
 
+    _output_files(output=args.output, onnx=args.onnx)
     space = _load(args)
     arch = space.realize(read_genotype(space, args.genotype))
     backend = get_backend("torch")()
@@ -350,6 +359,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from .datasets import load_dataset
 
+    _output_files(checkpoint=args.checkpoint, save=args.save)
     data = load_dataset(args.data)
     space = _load(args)
     arch = space.realize(read_genotype(space, args.genotype), input_shape=data.input_shape)

@@ -9,6 +9,8 @@ the picture, or the DOT source when the ``dot`` program is missing.
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,11 +20,13 @@ import networkx as nx
 from . import primitives
 from .architecture import Architecture
 from .errors import did_you_mean
+from .files import FileError, atomic, write_atomic
 
 if TYPE_CHECKING:
     from .space import Space
 
 FORMATS = ("png", "svg", "pdf", "dot")
+DOT_TIMEOUT = 60.0  # seconds dot may take; past it, the .dot source is written instead
 
 # fill colour per op family (ColorBrewer pastels)
 COLOURS = {
@@ -195,6 +199,21 @@ def space_to_dot(space: "Space", template: str | None = None, *, rankdir: str = 
     return dot
 
 
+def _run_dot(exe: str, fmt: str, source: str, out: Path) -> bool:
+    """Render with the ``dot`` program under a time limit (graphviz' ``pipe`` would wait for ever); False
+    when it ran out of time (no file is left)."""
+    try:
+        with atomic(out, "picture") as tmp:
+            r = subprocess.run([exe, f"-T{fmt}", "-o", str(tmp)], input=source.encode("utf-8"), capture_output=True,
+                               timeout=DOT_TIMEOUT)
+            if r.returncode != 0:
+                err = r.stderr.decode("utf-8", "replace").strip().splitlines()
+                raise FileError(f"Graphviz 'dot' failed on '{out.name}': {err[-1] if err else r.returncode}")
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
 def render(dot: graphviz.Digraph, out: str | Path) -> tuple[Path, str | None]:
     """Write ``dot`` to ``out`` (.png, .svg, .pdf or .dot); without Graphviz, write ``.dot`` and say how to render it.
 
@@ -206,18 +225,22 @@ def render(dot: graphviz.Digraph, out: str | Path) -> tuple[Path, str | None]:
         fmt = "dot"
     if fmt not in FORMATS:
         raise ValueError(f"cannot draw to '{out.name}': use one of {', '.join('.' + f for f in FORMATS)}")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    why = None
     if fmt != "dot":
-        try:
-            out.write_bytes(dot.pipe(format=fmt))
+        exe = shutil.which("dot")
+        if exe is None:
+            why = "Graphviz 'dot' program not found"
+        elif _run_dot(exe, fmt, dot.source, out):
             return out, None
-        except graphviz.ExecutableNotFound:
-            pass
+        else:
+            why = f"Graphviz 'dot' did not finish in {DOT_TIMEOUT:g} s"
     src = out if fmt == "dot" else out.with_suffix(".dot")
-    src.write_text(dot.source, encoding="utf-8")
+    write_atomic(src, dot.source, "Graphviz source")
     target = out if fmt != "dot" else out.with_suffix(".png")
     how = f"dot -T{target.suffix.lstrip('.')} {src} -o {target}"
     if fmt == "dot":
         return src, f"wrote Graphviz source {src}; render it with: {how}"
-    return src, (f"Graphviz 'dot' program not found; wrote the source {src} instead. "
-                 f"Install Graphviz (e.g. apt install graphviz) and run: {how}")
+    if why.endswith("not found"):
+        return src, (f"{why}; wrote the source {src} instead. Install Graphviz (e.g. apt install graphviz) "
+                     f"and run: {how}")
+    return src, f"{why}; wrote the source {src} instead ({len(dot.body)} lines); render it with: {how}"

@@ -48,6 +48,8 @@ class Genotype(BaseModel):
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise GenotypeError(f"genotype is not valid JSON: {e}") from None
+        except RecursionError:
+            raise GenotypeError("genotype JSON is nested too deeply (a genotype is decision -> value)") from None
         return cls.from_data(data)
 
     @classmethod

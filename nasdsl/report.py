@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 from .search import parse_objective, pareto_front
 from .space import Space
+from .files import FileError, atomic, write_atomic
 from .store import Store, TrialRecord
 
 
@@ -76,7 +77,8 @@ def _plot_progress(store: Store, path: Path) -> None:
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic(path, "plot") as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
 
 
@@ -103,7 +105,8 @@ def _plot_pareto(store: Store, objectives: list[str], path: Path) -> None:
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic(path, "plot") as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
 
 
@@ -146,14 +149,19 @@ def _plot_oneshot(epochs: list[dict[str, Any]], path: Path) -> None:
         row.tick_params(labelbottom=row is axes[-1][0])
     if names:
         fig.colorbar(im, ax=[r[0] for r in axes[1:]], fraction=0.02, label="probability")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    with atomic(path, "plot") as tmp:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
 
 
 def write_html(store: Store, out_dir: str | Path) -> Path:
     """Write ``index.html`` with the trials table, plots, best architecture picture, genotype and model."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise FileError(f"cannot write the report to '{out}': "
+                        + ("it is a file, not a folder" if out.exists() else str(e.strerror or e))) from None
     meta = store.meta()
     info = summary(store)
     objectives = _objectives(meta)
@@ -164,12 +172,12 @@ def write_html(store: Store, out_dir: str | Path) -> Path:
     best = store.best()
     picture = model_link = None
     if best is not None:
-        (out / "best_genotype.json").write_text(json.dumps({"space": meta.get("network"), "values": best.genotype.values},
-                                                           indent=2))
+        write_atomic(out / "best_genotype.json", json.dumps({"space": meta.get("network"),
+                                                             "values": best.genotype.values}, indent=2))
         try:
             space = Space.from_file(meta["space"], network=meta.get("network"), params=meta.get("params") or None)
             arch = space.realize(best.genotype, input_shape=_input_shape(meta))
-            (out / "best_architecture.json").write_text(arch.to_json(indent=1))
+            write_atomic(out / "best_architecture.json", arch.to_json(indent=1))
             from .draw import arch_to_dot, render
 
             path, msg = render(arch_to_dot(arch, title=f"best: trial {best.number}"), out / "best_architecture.svg")
@@ -230,8 +238,8 @@ objective <b>{html.escape(str(info['objective']))}</b>, budget {html.escape(str(
 {''.join(f'<p><i>{html.escape(n)}</i></p>' for n in notes)}
 </body></html>
 """
-    (out / "index.html").write_text(page, encoding="utf-8")
-    (out / "summary.json").write_text(json.dumps(info, indent=2))
+    write_atomic(out / "summary.json", json.dumps(info, indent=2))
+    write_atomic(out / "index.html", page)  # last: a page is there only when what it links to is
     return out / "index.html"
 
 

@@ -250,3 +250,141 @@ def test_ctrl_c_once_or_twice_stops_a_worker_search_cleanly_and_says_how_to_resu
         after = {t.number: (t.hash, t.value) for t in st.trials()}
         assert st.finished_count() == done + 1
     assert all(after[n] == v for n, v in kept.items())  # nothing finished before the interrupt was lost
+
+
+# ---------------------------------------------------------------- bad genotype strings and files
+
+NB201_OK = "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|nor_conv_1x1~1|skip_connect~2|"
+
+
+@pytest.fixture(scope="module")
+def nb201():
+    from nasdsl import Space
+
+    return Space.from_file(NB201, params={"C": 4, "N": 1})
+
+
+@pytest.mark.parametrize("text, message", [
+    # a repeated edge was accepted and the missing edge silently became 'none'
+    ("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_1x1~1|",
+     "node 3 lists its edge from node 1 twice"),
+    ("|nor_conv_3x3~²|+|none~0|none~1|+|skip_connect~0|nor_conv_1x1~1|skip_connect~2|", "bad NAS-Bench-201 edge"),
+    ("|nor_conv_3x3~" + "f" * 4000 + "|+|none~0|none~1|+|skip_connect~0|nor_conv_1x1~1|skip_connect~2|",
+     "bad NAS-Bench-201 edge 'nor_conv_3x3~fffff"),
+    ('{"values": ' + "[" * 2000 + "]" * 2000 + "}", "nested too deeply"),
+    ("|" + "x" * 2_000_000, "characters long; at most 1,000,000 are read"),
+])
+def test_bad_nb201_and_json_genotypes_are_clear_errors(nb201, text, message):
+    from nasdsl.adapters import read_genotype
+    from nasdsl.errors import GenotypeError
+
+    with pytest.raises(GenotypeError, match=None) as e:
+        read_genotype(nb201, text)
+    assert message in str(e.value)
+    assert len(str(e.value)) < 400  # the message quotes the input, cut short
+
+
+def test_an_nb201_string_with_every_edge_once_still_reads(nb201):
+    from nasdsl.adapters import read_genotype, to_nb201
+
+    assert to_nb201(nb201, read_genotype(nb201, NB201_OK)) == NB201_OK
+
+
+@pytest.mark.parametrize("concat, message", [
+    ("range(0, 50000000)", "has 50,000,000 elements"),  # was expanded: 29 s and 3.4 GB
+    ("range(2, 6, 0)", "its step must not be 0"),
+    ("[" * 3000 + "]" * 3000, "nested parentheses"),
+])
+def test_bad_darts_genotypes_are_clear_errors(concat, message):
+    from nasdsl.adapters import parse_darts
+    from nasdsl.errors import GenotypeError
+
+    with pytest.raises(GenotypeError) as e:
+        parse_darts(f"Genotype(normal=[('sep_conv_3x3', 0)], normal_concat={concat}, reduce=[], reduce_concat=[])")
+    assert message in str(e.value)
+
+
+def test_genotype_and_source_files_are_read_with_a_bound(nb201, tmp_path):
+    """`nasdsl check /dev/zero` read until memory ran out; the 2 MB limit was checked after reading."""
+    from nasdsl import Space
+    from nasdsl.adapters import read_genotype
+    from nasdsl.errors import GenotypeError, NasError
+
+    for bad, message in (("/dev/zero", "it is not a regular file"), (str(tmp_path), "it is a folder")):
+        with pytest.raises(NasError, match=message):
+            Space.from_file(bad)
+        with pytest.raises(GenotypeError, match=message):
+            read_genotype(nb201, bad)
+    big = tmp_path / "big.nas"
+    big.write_bytes(b" " * 2_000_001)
+    with pytest.raises(NasError, match="larger than 2,000,000 bytes"):
+        Space.from_file(big)
+    r = subprocess.run([sys.executable, "-m", "nasdsl", "check", ""], capture_output=True, text=True, cwd=ROOT,
+                       timeout=120)
+    assert r.returncode == 1 and "internal error" not in r.stderr and "it is a folder" in r.stderr
+
+
+# ---------------------------------------------------------------- outputs
+
+def test_dot_runs_under_a_time_limit_and_its_source_is_written_instead(nb201, tmp_path, monkeypatch):
+    """`nasdsl draw` on a space with `pick 100 of` 200 inputs ran `dot` with no time limit."""
+    import shutil
+
+    from nasdsl import draw
+
+    if shutil.which("dot") is None:
+        pytest.skip("needs Graphviz' dot")
+    monkeypatch.setattr(draw, "DOT_TIMEOUT", 1e-4)  # no dot finishes that fast
+    out, message = draw.render(draw.space_to_dot(nb201), tmp_path / "space.png")
+    assert out == tmp_path / "space.dot" and out.read_text().startswith("digraph")
+    assert "did not finish in 0.0001 s" in message and "dot -Tpng" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["space.dot"]  # no picture, no temporary file
+    monkeypatch.setattr(draw, "DOT_TIMEOUT", 60.0)
+    out, message = draw.render(draw.space_to_dot(nb201), tmp_path / "space.png")
+    assert message is None and out.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("args", [
+    ["build", NB201, NB201_OK, "-p", "C=4", "-p", "N=1", "-o", "{dir}"],
+    ["build", NB201, NB201_OK, "-p", "C=4", "-p", "N=1", "--onnx", "{dir}"],
+    ["draw", NB201, "-o", "{dir}"],
+    ["train", NB201, NB201_OK, "-p", "C=4", "-p", "N=1", "--epochs", "1", "--checkpoint", "{dir}", "--resume"],
+])
+def test_an_output_path_naming_a_folder_is_refused_before_any_work(tmp_path, args):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    r = subprocess.run([sys.executable, "-m", "nasdsl", *[a.replace("{dir}", str(folder)) for a in args]],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 1, r.stderr
+    assert f"'{folder}' is a folder; give a file name" in r.stderr and "internal error" not in r.stderr
+    assert "params:" not in r.stdout and "epoch" not in r.stderr  # nothing was built or trained first
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs POSIX file-size limits")
+def test_a_full_disk_during_an_export_is_one_line_and_leaves_no_partial_file(tmp_path):
+    """A full disk during a TorchScript export: a C++ abort with 12 frames, a truncated file left behind."""
+    import resource
+
+    def small_disk():  # writes past 20 KB fail with EFBIG, as writes to a full disk fail with ENOSPC
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    out = tmp_path / "m.pt"
+    r = subprocess.run([sys.executable, "-m", "nasdsl", "build", NB201, NB201_OK, "-p", "C=4", "-p", "N=1", "-o",
+                        str(out)], capture_output=True, text=True, cwd=ROOT, timeout=300, preexec_fn=small_disk)
+    assert r.returncode == 1, r.stderr[-2000:]
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: cannot write TorchScript file '{out}': "), r.stderr[-2000:]
+    assert list(tmp_path.iterdir()) == []  # neither the file nor its temporary
+
+
+def test_atomic_leaves_the_old_file_when_the_write_fails(tmp_path):
+    from nasdsl.files import FileError, atomic, write_atomic
+
+    target = write_atomic(tmp_path / "a.json", '{"old": 1}')
+    with pytest.raises(FileError, match="No space left on device"):
+        with atomic(target) as tmp:
+            tmp.write_text('{"new": ')
+            raise OSError(28, "No space left on device")
+    assert target.read_text() == '{"old": 1}' and [p.name for p in tmp_path.iterdir()] == ["a.json"]

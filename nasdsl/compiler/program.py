@@ -8,7 +8,8 @@ from typing import Any
 
 from .. import ast, primitives
 from ..errors import NasError, Span
-from ..grammar import parse
+from ..files import FileError, read_bounded
+from ..grammar import MAX_SOURCE_BYTES, parse
 
 BUILTINS = ("sum", "concat", "mul", "dag", "cells")
 
@@ -51,11 +52,11 @@ def read_source(path: Path, file: str, imported: Any = None) -> str:
     what = f"import '{imported.path}'" if imported is not None else f"'{path}'"
     at = imported.span if imported is not None else None
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise NasError(f"no such file {what}", at) from None
-    except (OSError, ValueError) as e:  # ValueError: a NUL in the path
-        raise NasError(f"cannot read {what}: {e}", at) from None
+        data = read_bounded(path, MAX_SOURCE_BYTES, "file")  # a device or a huge file is refused while reading
+    except FileError as e:
+        if not _exists(path):
+            raise NasError(f"no such file {what}", at) from None
+        raise NasError(str(e), at) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -65,6 +66,13 @@ def read_source(path: Path, file: str, imported: Any = None) -> str:
         shown = data.decode("utf-8", errors="replace")
         raise NasError(f"the file is not UTF-8 text: byte 0x{data[e.start]:02x} cannot be decoded",
                        Span(file, line, col, 1, shown)) from None
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def _key(file: str) -> str:

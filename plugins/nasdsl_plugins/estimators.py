@@ -97,10 +97,9 @@ class TrainEstimator(Estimator):
 
     def _save(self, trial: TrialSpec, model) -> None:
         if self.save_model and trial.workdir is not None:
-            import torch
+            from .torch_backend.train import save_atomic
 
-            trial.workdir.mkdir(parents=True, exist_ok=True)
-            torch.save({"model": model.state_dict()}, trial.workdir / "model.pt")
+            save_atomic({"model": model.state_dict()}, trial.workdir / "model.pt", "model weights")
 
 
 class SuccessiveHalvingEstimator(TrainEstimator):

@@ -38,6 +38,7 @@ class Darts(OneShotStrategy):
         """Train (resuming from ``run.checkpoint``), report each epoch to ``run``; the derived genotype."""
         import torch
 
+        from ..torch_backend.train import save_atomic
         from .darts import DartsSearch
 
         search = DartsSearch(self.space, run.data, self.config, device=_device(run.device))
@@ -48,9 +49,6 @@ class Darts(OneShotStrategy):
             records = run.epochs()[:search.epoch]
         while search.epoch < self.config.epochs:
             records.append(search.run_epoch())
-            run.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            tmp = run.checkpoint.with_name(run.checkpoint.name + ".tmp")
-            torch.save(search.state_dict(), tmp)
-            tmp.replace(run.checkpoint)  # a kill leaves the last whole checkpoint
+            save_atomic(search.state_dict(), run.checkpoint, "supernet checkpoint")  # a kill leaves the last whole one
             run.epoch_done(records, self.config.epochs)
         return search.supernet.derive()

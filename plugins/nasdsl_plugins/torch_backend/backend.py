@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -11,6 +12,7 @@ from torch import nn
 
 from nasdsl import plugins
 from nasdsl.architecture import Architecture
+from nasdsl.files import write_atomic
 
 from .builder import BuildError, build, set_drop_path
 
@@ -122,26 +124,25 @@ class TorchBackend:
             # raised by torch.fx's own GraphModule.__init__, not by the model: nothing to act on
             warnings.filterwarnings("ignore", message="The TorchScript type system doesn't support instance-level")
             scripted = torch.jit.script(model)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        scripted.save(str(path))
-        return path
+        buf = io.BytesIO()
+        torch.jit.save(scripted, buf)  # in memory first: torch's file writer aborts the process on a full disk
+        return write_atomic(path, buf.getvalue(), "TorchScript file")
 
     @staticmethod
     def export_onnx(model: nn.Module, path: str | Path, input_shape: Sequence[int]) -> Path:
         """An ONNX file with a dynamic batch dimension."""
         model = model.eval()
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         example = torch.randn(2, *input_shape)
         with warnings.catch_warnings():
             # the TorchScript-based exporter warns that it is deprecated and about constant folding of
             # strided slices (FactorizedReduce's shift); the output is checked against PyTorch in the tests
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.filterwarnings("ignore", message="Constant folding")
-            torch.onnx.export(model, (example,), str(path), input_names=["x"], output_names=["logits"],
+            buf = io.BytesIO()
+            torch.onnx.export(model, (example,), buf, input_names=["x"], output_names=["logits"],
                               dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
-        return path
+        return write_atomic(path, buf.getvalue(), "ONNX file")
 
 
 __all__ = ["TorchBackend", "BuildError", "set_drop_path", "default_device"]

@@ -9,6 +9,7 @@ with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
+import io
 import math
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -22,6 +23,7 @@ from torch import nn
 
 from nasdsl.datasets import Dataset
 from nasdsl.errors import NasdslError
+from nasdsl.files import write_atomic
 from nasdsl.plugins import convert_option
 
 from .builder import set_drop_path
@@ -253,11 +255,16 @@ def fit(model: nn.Module, data: Dataset, recipe: Recipe = Recipe(), *, progress:
 def save_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Optimizer, sched: Any, epoch: int, step: int,
                     gen: torch.Generator, history: list[dict[str, float]]) -> None:
     """Write atomically: a kill mid-write leaves the previous checkpoint intact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                "epoch": epoch, "step": step, "generator": gen.get_state(), "history": history}, tmp)
-    tmp.replace(path)
+    save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                 "epoch": epoch, "step": step, "generator": gen.get_state(), "history": history}, path, "checkpoint")
+
+
+def save_atomic(obj: Any, path: str | Path, what: str = "checkpoint") -> Path:
+    """``torch.save`` into memory, then :func:`nasdsl.files.write_atomic`: a kill mid-write leaves the old
+    file, and a full disk is one clear error (torch's own file writer aborts the process there)."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return write_atomic(path, buf.getvalue(), what)
 
 
 def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
