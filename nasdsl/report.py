@@ -23,7 +23,7 @@ def _vector(t: TrialRecord, objectives: list[str]) -> Optional[list[float]]:
     for o in objectives:
         name, sign = parse_objective(o)
         v = t.metrics.get(name)
-        if v is None:
+        if not isinstance(v, (int, float)) or isinstance(v, bool):  # missing, or not a number
             return None
         out.append(sign * float(v))
     return out

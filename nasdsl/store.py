@@ -125,6 +125,27 @@ _COLUMNS = ("number", "genotype", "hash", "status", "value", "metrics", "error",
             "worker")
 
 
+def _is_text(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+_META_TYPES: dict[str, tuple[Any, str]] = {  # what the search writes into the meta table, by key
+    **{k: (_is_text, "text") for k in ("space", "network", "strategy", "estimator", "data", "objective",
+                                        "space_digest", "trial_key")},
+    **{k: (_is_number, "a number") for k in ("seed", "budget", "created")},
+    **{k: (lambda v: isinstance(v, dict), "an object") for k in ("params", "strategy_options", "estimator_options",
+                                                                 "oneshot")},
+    "pareto": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of objectives"),
+}
+
+
+_MAY_BE_NULL = frozenset(("params", "data"))  # a search without overrides, the estimator's default data
+
+
 def _check_is_store(conn: sqlite3.Connection, path: Path) -> set[str]:
     """Refuse a database that holds anything but a nasdsl store's tables (an empty one is a new store)."""
     tables = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -226,10 +247,16 @@ class Store:
 
     # ------------------------------------------------------------ meta
     def meta(self) -> dict[str, Any]:
+        """The search's description; each key nasdsl writes is checked to have the type it wrote."""
         try:
-            return {k: json.loads(v) for k, v in self.conn.execute("SELECT key, value FROM meta")}
+            meta = {k: json.loads(v) for k, v in self.conn.execute("SELECT key, value FROM meta")}
         except (ValueError, TypeError) as e:
             raise StoreError(f"store '{self.path}' is damaged: its search description cannot be read ({e})") from None
+        for key, (ok, what) in _META_TYPES.items():
+            if key in meta and not (meta[key] is None and key in _MAY_BE_NULL) and not ok(meta[key]):
+                raise StoreError(f"store '{self.path}' is damaged: its meta '{key}' is {str(meta[key])[:60]!r}, "
+                                 f"not {what}")
+        return meta
 
     def set_meta(self, values: dict[str, Any]) -> None:
         with self.conn:
