@@ -155,6 +155,10 @@ def realizability(space: Space, n: int, seed: Any = 0) -> Realizability:
     return Realizability(n, sum(found.values()), [Unrealizable(m, w, c) for (m, w), c in ranked])
 
 
+# how an allocation failure reads: CUDA's OutOfMemoryError, and the CPU allocator's RuntimeError
+_OOM_MESSAGES = ("out of memory", "can't allocate memory", "cannot allocate memory", "defaultcpuallocator")
+
+
 def run_trial(payload: dict[str, Any]) -> dict[str, Any]:
     """Evaluate one trial (in whatever process the executor chose); never raises."""
     from .estimator import TrialSpec
@@ -210,7 +214,8 @@ def run_trial(payload: dict[str, Any]) -> dict[str, Any]:
     except MemoryError:
         out["error"] = "out of memory"
     except Exception as e:  # a failed trial is recorded; the search goes on
-        oom = type(e).__name__ == "OutOfMemoryError" or "out of memory" in str(e).lower()
+        text = str(e).lower()
+        oom = type(e).__name__ == "OutOfMemoryError" or any(m in text for m in _OOM_MESSAGES)
         out["error"] = "out of memory: " + str(e)[:500] if oom else f"{type(e).__name__}: {e}"
         out["traceback"] = traceback.format_exc(limit=8)[-4000:]
     finally:
@@ -282,6 +287,15 @@ class Search:
                 "data": self.data, "seed": self.seed, "objective": self.objective,
                 "space_digest": self._digest()}
 
+    def _strategy_config(self) -> Any:
+        """The strategy's options as it reads them (defaults applied, values typed), as the store keeps them."""
+        config = getattr(self.strategy, "config", None)
+        if not isinstance(config, dict):
+            config = getattr(self.strategy, "options", None)
+        if not isinstance(config, dict):
+            config = self.strategy_options
+        return json.loads(json.dumps(config, sort_keys=True, default=str))
+
     def _digest(self) -> str:
         """A hash of every .nas file the space was compiled from: a resumed search refuses an edited space."""
         import hashlib
@@ -305,13 +319,19 @@ class Search:
     def _check_store(self, resume: bool) -> None:
         meta = self.store.meta()
         ident = self._identity()
+        config = self._strategy_config()
         if not meta or not (self.store.trials() or meta.get("oneshot")):  # a new store, or one that never ran
-            self.store.set_meta({**ident, "created": time.time(), "budget": self.budget, "trial_key": self.trial_key})
+            self.store.set_meta({**ident, "created": time.time(), "budget": self.budget, "trial_key": self.trial_key,
+                                 "strategy_config": config})
             return
         if not resume:
             raise SearchError(f"store '{self.store_path}' already holds a search; pass --resume to continue it, "
                               "or choose another --store")
         diff = [k for k, v in ident.items() if k in meta and meta[k] != v]
+        if "strategy_config" in meta:  # options compared with their defaults applied: -S population=10 is the default
+            ident["strategy_config"] = config
+            diff = [k for k in diff if k != "strategy_options"] + (["strategy_config"] if meta["strategy_config"] != config
+                                                                   else [])
         if diff:
             raise SearchError(f"store '{self.store_path}' holds a different search ({', '.join(diff)} differ: "
                               + "; ".join(f"{k}: stored {meta[k]!r}, now {ident[k]!r}" for k in diff) + ")")

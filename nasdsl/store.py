@@ -138,7 +138,7 @@ _META_TYPES: dict[str, tuple[Any, str]] = {  # what the search writes into the m
                                         "space_digest", "trial_key")},
     **{k: (_is_number, "a number") for k in ("seed", "budget", "created")},
     **{k: (lambda v: isinstance(v, dict), "an object") for k in ("params", "strategy_options", "estimator_options",
-                                                                 "oneshot")},
+                                                                 "oneshot", "strategy_config")},
     "pareto": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of objectives"),
 }
 

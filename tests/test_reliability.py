@@ -388,3 +388,52 @@ def test_atomic_leaves_the_old_file_when_the_write_fails(tmp_path):
             tmp.write_text('{"new": ')
             raise OSError(28, "No space left on device")
     assert target.read_text() == '{"old": 1}' and [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+# ---------------------------------------------------------------- what the store records and compares
+
+def test_a_default_option_written_out_is_the_same_search_on_resume(plugin, tmp_path):
+    """`-S population=10` (the default, written out) counted as a different search on resume."""
+    from nasdsl.search import Search, SearchError
+
+    db = tmp_path / "o.db"
+    common = dict(strategy="evolution", estimator="synthetic", store=db, executor="inprocess",
+                  params={"C": 4, "N": 1})
+    run_search(NB201, db, strategy="evolution", budget=3, params={"C": 4, "N": 1})
+    s = Search(NB201, budget=4, resume=True, strategy_options={"population": "10"}, **common)  # as -S gives it
+    try:
+        assert s.run().counts["completed"] == 4
+    finally:
+        s.close()
+    with pytest.raises(SearchError, match=r"strategy_config differ: strategy_config: stored .*'population': 10"):
+        Search(NB201, budget=5, resume=True, strategy_options={"population": 7}, **common)
+
+
+def test_an_allocator_failure_is_recorded_as_out_of_memory(tmp_path):
+    """A CPU allocator failure ("can't allocate memory") was stored as a plain RuntimeError."""
+    from nasdsl import hookimpl
+    from nasdsl.estimator import Estimator
+    from nasdsl.search import Search
+    from nasdsl.testing import registered
+
+    class Hungry(Estimator):
+        name = "hungry"
+
+        def evaluate(self, trial):
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:114] data. DefaultCPUAllocator: can't allocate "
+                               "memory: you tried to allocate 5242880000 bytes. Error code 12")
+
+    class P:
+        @hookimpl
+        def register_estimators(self, register):
+            register("hungry", Hungry)
+
+    with registered(P(), name="hungry-plugin"):
+        s = Search(NB201, strategy="random", estimator="hungry", budget=2, store=tmp_path / "m.db",
+                   executor="inprocess", params={"C": 4, "N": 1})
+        try:
+            s.run()
+            errors = [t.error for t in s.store.trials()]
+        finally:
+            s.close()
+    assert len(errors) == 2 and all(e.startswith("out of memory: [enforce fail") for e in errors)
