@@ -66,6 +66,17 @@ def _alive(pid: int) -> bool:
     return stat[stat.rindex(")") + 2] != "Z"  # a zombie has ended; only its exit status waits to be read
 
 
+def _left_after(pids: list[int], seconds: float) -> list[int]:
+    """Those of ``pids`` still alive after up to ``seconds`` (killed then, so no test leaves them behind)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.1)
+    left = [p for p in pids if _alive(p)]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    return left
+
+
 def _finished(db) -> int:
     with Store(db, readonly=True) as st:
         return st.finished_count()
@@ -133,12 +144,7 @@ def test_a_sigkilled_driver_leaves_no_live_worker(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert len(workers) >= 2
-    deadline = time.time() + 10
-    while time.time() < deadline and any(_alive(w) for w in workers):
-        time.sleep(0.1)
-    left = [w for w in workers if _alive(w)]
-    for w in left:  # do not leave them behind for the next test either
-        os.kill(w, signal.SIGKILL)
+    left = _left_after(workers, 10)
     assert not left, f"workers {left} outlived their driver by 10 s"
 
 
@@ -240,7 +246,8 @@ def test_ctrl_c_once_or_twice_stops_a_worker_search_cleanly_and_says_how_to_resu
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err
     assert "resume with:" in err and err.rstrip().endswith("--workers 2 --resume")
-    assert not [w for w in workers if _alive(w)]
+    left = _left_after(workers, 10)  # the resource tracker, too, ends once the driver's pipe closes
+    assert not left, f"processes {left} outlived the interrupted search by 10 s"
     done = _finished(db)
     with Store(db, readonly=True) as st:
         kept = {t.number: (t.hash, t.value) for t in st.trials()}
