@@ -410,7 +410,6 @@ def cmd_search(args: argparse.Namespace) -> int:
         result = search.run(progress=not args.quiet)
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
-        search.close()
         with Store(search.store_path, readonly=True) as st:
             n = st.finished_count()
         print(f"interrupted: {n} finished trials are in the store '{search.store_path}'; resume with:\n  "

@@ -68,28 +68,23 @@ DARTS_TOKENS = st.sampled_from(["Genotype(", ")", "(", "[", "]", ",", "=", "norm
                                 "2, 6, 0", "__import__('os')", "lambda: 0", "*", "{", "}", "'", "\"", " "])
 
 
+FORMATS = {"nb201": (NB201_OK, "|", NB201_TOKENS), "darts": (DARTS_V2, "Genotype(", DARTS_TOKENS)}
+
+
+@pytest.mark.parametrize("form", FORMATS)
 @FAST
-@given(edits=EDITS)
-def test_mutated_nb201_strings(nb201, edits):
-    _read(nb201, _mutate(NB201_OK, edits))
+@given(data=st.data())
+def test_mutated_genotype_strings(request, form, data):
+    valid, _, _ = FORMATS[form]
+    _read(request.getfixturevalue(form), _mutate(valid, data.draw(EDITS)))
 
 
+@pytest.mark.parametrize("form", FORMATS)
 @FAST
-@given(tokens=st.lists(NB201_TOKENS, max_size=40))
-def test_nb201_token_soups(nb201, tokens):
-    _read(nb201, "|" + "".join(tokens))
-
-
-@FAST
-@given(edits=EDITS)
-def test_mutated_darts_strings(darts, edits):
-    _read(darts, _mutate(DARTS_V2, edits))
-
-
-@FAST
-@given(tokens=st.lists(DARTS_TOKENS, max_size=40))
-def test_darts_token_soups(darts, tokens):
-    _read(darts, "Genotype(" + "".join(tokens))
+@given(data=st.data())
+def test_genotype_token_soups(request, form, data):
+    _, head, tokens = FORMATS[form]
+    _read(request.getfixturevalue(form), head + "".join(data.draw(st.lists(tokens, max_size=40))))
 
 
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),

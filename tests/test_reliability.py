@@ -66,6 +66,19 @@ def _alive(pid: int) -> bool:
     return stat[stat.rindex(")") + 2] != "Z"  # a zombie has ended; only its exit status waits to be read
 
 
+def _worker_search(db, **popen) -> subprocess.Popen:
+    """A ``--workers 2`` search, returned once its workers run and one trial is in the store."""
+    proc = subprocess.Popen(_search_cmd(db, 40, "--workers", "2"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=ROOT, **popen)
+    try:
+        _wait_for(lambda: len(_children(proc.pid)) >= 2, proc, what="two workers")
+        _wait_for(lambda: db.exists() and _finished(db) >= 1, proc, what="a trial from the workers")
+    except BaseException:
+        proc.kill()
+        raise
+    return proc
+
+
 def _left_after(pids: list[int], seconds: float) -> list[int]:
     """Those of ``pids`` still alive after up to ``seconds`` (killed then, so no test leaves them behind)."""
     deadline = time.time() + seconds
@@ -128,16 +141,9 @@ def test_a_search_in_this_process_holds_the_store_until_it_has_run(plugin, tmp_p
 def test_a_sigkilled_driver_leaves_no_live_worker(tmp_path):
     """Killing the driver with SIGKILL left its workers running for minutes, finishing unrecorded trials."""
     db = tmp_path / "w.db"
-    proc = subprocess.Popen(_search_cmd(db, 40, "--workers", "2"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            cwd=ROOT)
-    workers: list[int] = []
+    proc = _worker_search(db)
     try:
-        def two_workers():
-            workers[:] = _children(proc.pid)
-            return len(workers) >= 2
-        _wait_for(two_workers, proc, what="two workers")
-        _wait_for(lambda: db.exists() and _finished(db) >= 1, proc, what="a trial from the workers")
-        workers[:] = _children(proc.pid)
+        workers = _children(proc.pid)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
     finally:
@@ -226,15 +232,9 @@ def test_a_damaged_store_row_is_a_clear_error(plugin, tmp_path):
 def test_ctrl_c_once_or_twice_stops_a_worker_search_cleanly_and_says_how_to_resume(tmp_path, presses):
     """Two SIGINTs to a --workers 2 search hung it forever; one printed "interrupted" and no way on."""
     db = tmp_path / "c.db"
-    proc = subprocess.Popen(_search_cmd(db, 40, "--workers", "2"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            cwd=ROOT, start_new_session=True)  # its own process group, as a terminal's job is
-    workers: list[int] = []
+    proc = _worker_search(db, start_new_session=True)  # its own process group, as a terminal's job is
     try:
-        def two_workers():
-            workers[:] = _children(proc.pid)
-            return len(workers) >= 2
-        _wait_for(two_workers, proc, what="two workers")
-        _wait_for(lambda: db.exists() and _finished(db) >= 1, proc, what="a trial from the workers")
+        workers = _children(proc.pid)
         for _ in range(presses):  # Ctrl-C: SIGINT to every process of the job
             os.killpg(proc.pid, signal.SIGINT)
             time.sleep(0.3)
