@@ -129,8 +129,11 @@ def test_crafted_store_rows(store_file, tmp_path_factory, row, changes, meta):
             con.execute(f"UPDATE trials SET {col} = ? WHERE number = ?", (v, row))
         except sqlite3.IntegrityError:  # NOT NULL columns: SQLite itself refuses the row
             pass
-    if meta is not None and meta[1] is not None:  # meta.value is NOT NULL too
-        con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", meta)
+    if meta is not None:
+        try:
+            con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", meta)
+        except sqlite3.IntegrityError:  # meta.value is NOT NULL too (None, and NaN, which SQLite stores as NULL)
+            pass
     con.commit()
     con.close()
     try:
