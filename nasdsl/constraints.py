@@ -7,7 +7,7 @@ Constraints come from the compiler as dicts ``{"metric", "op", "value", "text", 
   as NAS-Bench-101 counts the edges of its cell's matrix), and ``count(OP)`` / ``count(OP, CELL)`` —
   the op decisions (of CELL only) whose chosen op is OP (its name, or the op it is an alias of);
 * **architecture metrics**: ``depth`` and ``nodes`` of the realized Architecture IR, ``params`` and
-  ``flops`` of the built model (the backend), ``latency`` (only an estimator that measures it).
+  ``flops`` of the model the backend would build (from the IR's shapes, nothing allocated), ``latency`` (only an estimator that measures it).
 
 :func:`count_feasible` is ``nasdsl count --feasible``: exact when it can be (genotype metrics by
 dynamic programming over the decisions' histograms, whatever the space's size; architecture metrics by
@@ -95,12 +95,11 @@ def violation(c: dict[str, Any], metrics: dict[str, float]) -> str:
 
 
 def model_metrics(arch: Any) -> dict[str, float]:
-    """``params`` and ``flops`` of the model the PyTorch backend builds from ``arch``."""
+    """``params`` and ``flops`` of the model the PyTorch backend would build from ``arch``, computed from
+    the IR's ops and shapes without building it (so rejecting a huge architecture allocates nothing)."""
     from .plugins import get_backend
 
-    backend = get_backend("torch")()
-    model = backend.build(arch)
-    return {"params": float(backend.count_params(model)), "flops": float(backend.flops(model, arch.input_shape))}
+    return get_backend("torch")().cost(arch)
 
 
 def structural_metrics(arch: Any) -> dict[str, float]:

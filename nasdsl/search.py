@@ -369,6 +369,11 @@ class Search:
         self._finished = [t for t in history if t.status in ("completed", "failed")]
         self.strategy.replay([Told(t.genotype, Result(t.value, t.metrics, t.status)) for t in history])
         done = self.store.finished_count()
+        exhausted = self.store.meta().get("exhausted")
+        if exhausted and exhausted.get("finished") == done and self.budget <= exhausted.get("budget", 0):
+            # resumed after it stopped early, with nothing new since and no more budget: asking the strategy
+            # again would only add another MAX_IDLE_ASKS cached rows (a larger budget tries again)
+            return SearchResult(self.store_path, self.store.counts(), self.store.best(), True)
         make_executor = lambda: plugins.get_executor(self.executor_name)(workers=self.workers,  # noqa: E731
                                                                          **self.executor_options)
         executor = make_executor()
@@ -422,6 +427,7 @@ class Search:
                 if not pending:
                     if idle >= MAX_IDLE_ASKS:
                         stopped_early = True
+                        self.store.set_meta({"exhausted": {"finished": done, "budget": self.budget}})
                     break
                 finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
                 for fut in finished:

@@ -8,6 +8,7 @@ only JSON text and numbers: reading it executes nothing.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -17,7 +18,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from .errors import NasdslError
 from .genotype import Genotype
@@ -138,12 +139,45 @@ _META_TYPES: dict[str, tuple[Any, str]] = {  # what the search writes into the m
                                         "space_digest", "trial_key")},
     **{k: (_is_number, "a number") for k in ("seed", "budget", "created")},
     **{k: (lambda v: isinstance(v, dict), "an object") for k in ("params", "strategy_options", "estimator_options",
-                                                                 "oneshot", "strategy_config")},
+                                                                 "oneshot", "strategy_config",
+                                                                 "exhausted")},
     "pareto": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of objectives"),
 }
 
 
 _MAY_BE_NULL = frozenset(("params", "data"))  # a search without overrides, the estimator's default data
+
+
+def _sqlite_trouble(path: Path, e: sqlite3.DatabaseError) -> StoreError:
+    """What a damaged, full or otherwise unusable SQLite file means for the store, in one line."""
+    said = str(e)
+    if "not a database" in said:  # never was one, or its header is gone
+        return StoreError(f"cannot open store '{path}': it is not an SQLite database (SQLite: {said}); "
+                          "nothing was changed")
+    if any(w in said for w in ("malformed", "unsupported file format", "corrupt")):
+        return StoreError(f"store '{path}' is damaged (SQLite: {said}); nothing was changed. "
+                          f"`sqlite3 {path} .recover > rows.sql` saves what can still be read")
+    return StoreError(f"store '{path}' cannot be used (SQLite: {said})")
+
+
+def _sqlite_errors(method: Callable) -> Callable:
+    """A SQLite failure in a store method becomes a StoreError that names the store and says what to do."""
+    @functools.wraps(method)
+    def wrapped(self: "Store", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as e:
+            raise _sqlite_trouble(self.path, e) from None
+    return wrapped
+
+
+def _check_intact(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a store with a damaged page before anything reads or writes it (SQLite's quick_check)."""
+    (first,) = conn.execute("PRAGMA quick_check(1)").fetchone()
+    first = " ".join(first.replace("*** in database main ***", "").split())
+    if first != "ok":
+        raise StoreError(f"store '{path}' is damaged (SQLite: {first}); nothing was changed. "
+                         f"`sqlite3 {path} .recover > rows.sql` saves what can still be read")
 
 
 def _check_is_store(conn: sqlite3.Connection, path: Path) -> set[str]:
@@ -174,10 +208,12 @@ class Store:
                 self.conn = _connect_readonly(self.path)
                 if not _check_is_store(self.conn, self.path):
                     raise StoreError(f"'{self.path}' is an empty database, not a nasdsl store")
+                _check_intact(self.conn, self.path)
                 return
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
-            _check_is_store(self.conn, self.path)
+            if _check_is_store(self.conn, self.path):
+                _check_intact(self.conn, self.path)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.executescript(_SCHEMA)
@@ -186,7 +222,13 @@ class Store:
         except StoreError:
             self._close_quietly()
             raise
-        except (sqlite3.DatabaseError, OSError) as e:
+        except sqlite3.DatabaseError as e:
+            self._close_quietly()
+            trouble = _sqlite_trouble(self.path, e)
+            if "cannot be used" in str(trouble):
+                trouble = StoreError(f"cannot open store '{self.path}': {e}")
+            raise trouble from None
+        except OSError as e:
             self._close_quietly()
             raise StoreError(f"cannot open store '{self.path}': {e}") from None
 
@@ -246,6 +288,7 @@ class Store:
         self.close()
 
     # ------------------------------------------------------------ meta
+    @_sqlite_errors
     def meta(self) -> dict[str, Any]:
         """The search's description; each key nasdsl writes is checked to have the type it wrote."""
         try:
@@ -258,6 +301,7 @@ class Store:
                                  f"not {what}")
         return meta
 
+    @_sqlite_errors
     def set_meta(self, values: dict[str, Any]) -> None:
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
@@ -265,6 +309,7 @@ class Store:
                 self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (k, json.dumps(v)))
 
     # ------------------------------------------------------------ trials
+    @_sqlite_errors
     def add(self, genotype: Genotype, hash: str, status: str, value: Optional[float], metrics: dict[str, Any],
             error: Optional[str] = None, started: Optional[float] = None, duration: Optional[float] = None,
             worker: Optional[str] = None) -> TrialRecord:
@@ -300,6 +345,7 @@ class Store:
 
     _COLS = "number, genotype, hash, status, value, metrics, error, started, finished, duration, worker"
 
+    @_sqlite_errors
     def trials(self, status: Optional[str] = None) -> list[TrialRecord]:
         q = f"SELECT {self._COLS} FROM trials"
         args: tuple = ()
@@ -311,22 +357,26 @@ class Store:
     def __iter__(self) -> Iterator[TrialRecord]:
         return iter(self.trials())
 
+    @_sqlite_errors
     def count(self) -> int:
         """How many trials the store holds (every status)."""
         (n,) = self.conn.execute("SELECT COUNT(*) FROM trials").fetchone()
         return int(n)
 
+    @_sqlite_errors
     def finished_count(self) -> int:
         marks = ",".join("?" * len(FINISHED))
         (n,) = self.conn.execute(f"SELECT COUNT(*) FROM trials WHERE status IN ({marks})", FINISHED).fetchone()
         return int(n)
 
+    @_sqlite_errors
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in STATUSES}
         for s, n in self.conn.execute("SELECT status, COUNT(*) FROM trials GROUP BY status"):
             out[s] = int(n)
         return out
 
+    @_sqlite_errors
     def lookup(self, hash: str) -> Optional[TrialRecord]:
         """The first trial that evaluated (or rejected) an architecture, if there is one."""
         known = FINISHED + ("rejected",)
@@ -335,6 +385,7 @@ class Store:
                                 "ORDER BY number LIMIT 1", (hash, *known)).fetchone()
         return self._row(row) if row else None
 
+    @_sqlite_errors
     def best(self) -> Optional[TrialRecord]:
         row = self.conn.execute(f"SELECT {self._COLS} FROM trials WHERE status = 'completed' AND value IS NOT NULL "
                                 "ORDER BY value DESC, number ASC LIMIT 1").fetchone()

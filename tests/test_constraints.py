@@ -106,7 +106,7 @@ def test_count_feasible_on_the_command_line(capsys) -> None:
     assert capsys.readouterr().out.strip() == "509607936"
 
 
-def test_count_feasible_of_a_params_bound_builds_each_model(tmp_path, capsys) -> None:
+def test_count_feasible_of_a_params_bound_measures_each_model(tmp_path, capsys) -> None:
     from nasdsl.cli import main
 
     text = """network n(C = 8) {
@@ -118,7 +118,7 @@ def test_count_feasible_of_a_params_bound_builds_each_model(tmp_path, capsys) ->
 }
 """
     (tmp_path / "p.nas").write_text(text)
-    assert main(["count", "--feasible", str(tmp_path / "p.nas")]) == 0  # 12 architectures: each one built
+    assert main(["count", "--feasible", str(tmp_path / "p.nas")]) == 0  # 12 architectures: each one measured
     out = capsys.readouterr().out
     space = Space.from_text(text, file=str(tmp_path / "p.nas"))
     from nasdsl.constraints import model_metrics
@@ -154,3 +154,59 @@ def test_a_violation_says_the_bound_a_parameter_gave() -> None:
     (c,) = space.constraints
     assert violation(c, {"edges": 10.0}) == f"edges = 10 breaks 'where edges <= max_edges', i.e. <= 7 ({c['where']})"
     assert c["where"].endswith("nasbench101.nas:26:11")
+
+
+def test_params_and_flops_from_the_ir_equal_the_built_models(space) -> None:
+    """`where params/flops` are checked from the IR's ops and shapes; they must be the built model's figures."""
+    import random
+
+    from nasdsl import primitives
+    from nasdsl.plugins import get_backend
+
+    backend = get_backend("torch")()
+    rng = random.Random(7)
+    for _ in range(3):
+        arch = space.realize(space.sample(rng=rng))
+        if any(primitives.declared_by(arch.graph.nodes[n]["base"]) == "nasbench_graph" for n in arch.ops()):
+            with pytest.raises(NasdslError, match="has no PyTorch implementation"):  # a table's ops, not torch's
+                backend.cost(arch)
+            return
+        model = backend.build(arch)
+        want = {"params": float(backend.count_params(model)), "flops": float(backend.flops(model, arch.input_shape))}
+        assert backend.cost(arch) == want and want["params"] > 0 and want["flops"] > 0
+
+
+def test_a_huge_architecture_is_rejected_by_its_params_without_allocating_it(tmp_path) -> None:
+    """A `where params < 1M` constraint built the whole model to count it: a 12,000-channel conv allocated
+    5.2 GB just to be rejected, and was recorded failed, not rejected."""
+    import subprocess
+    import sys
+
+    (tmp_path / "huge.nas").write_text("""network huge() {
+    input [1, 8, 8]
+    where params < 1M
+    a = conv_3x3(12000) -> one of [conv_3x3(12000), conv_3x3(8)]
+    return global_avg_pool -> linear(10)
+}
+""")
+    script = f"""
+import resource
+from nasdsl.search import Search
+from nasdsl.store import Store
+s = Search({str(tmp_path / "huge.nas")!r}, strategy="grid", estimator="cost", budget=2,
+           store={str(tmp_path / "h.db")!r}, executor="inprocess")
+s.run(); s.close()
+with Store({str(tmp_path / "h.db")!r}, readonly=True) as st:
+    for t in st.trials():
+        print(t.status, int(t.metrics.get("params", -1)), t.error)
+print("maxrss_kb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split("\n")
+    rejected = [ln for ln in lines if ln.startswith("rejected ")]
+    assert len(rejected) == 1 and "breaks 'where params < 1M'" in rejected[0]
+    assert int(rejected[0].split()[1]) == 12000 * 9 + 12000 * 12000 * 9 + 12000 * 10 + 10  # convs have no bias
+    assert any(ln.startswith("failed ") or ln.startswith("completed ") for ln in lines)  # the small one ran
+    maxrss_gb = int(lines[-2].split()[1]) / 2 ** 20
+    assert maxrss_gb < 2.0, f"peak memory {maxrss_gb:.2f} GB: the 5.2 GB model was allocated"

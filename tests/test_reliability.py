@@ -6,6 +6,7 @@ Each test is written from the finding's reproduction: real searches in real proc
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import sqlite3
@@ -158,6 +159,18 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def test_a_worker_whose_driver_died_while_it_started_ends_at_once():
+    """A driver SIGKILLed while its pool's workers were still starting left them waiting for work forever
+    (the kill / resume campaign found two, ten minutes later): the watch never started, the parent being
+    init already."""
+    script = ("import os, sys\nfrom nasdsl_plugins.executors import _watch_driver\n"
+              "_watch_driver(os.getppid())\nprint('watching', flush=True)\n"
+              "_watch_driver(int(sys.argv[1]))\nprint('still here', flush=True)\n")
+    r = subprocess.run([sys.executable, "-c", script, str(os.getpid() + 1_000_000)], capture_output=True, text=True,
+                       cwd=ROOT, timeout=60)
+    assert r.returncode == 1 and r.stdout == "watching\n", (r.returncode, r.stdout, r.stderr)
+
+
 def test_a_report_on_a_foreign_database_refuses_it_and_leaves_its_bytes_unchanged(tmp_path):
     """`nasdsl report` on a foreign SQLite file created tables in it and switched it to WAL mode."""
     foreign = tmp_path / "app.sqlite"
@@ -225,6 +238,30 @@ def test_a_damaged_store_row_is_a_clear_error(plugin, tmp_path):
         con.execute(f"UPDATE trials SET {column} = ? WHERE number = 1", (old,))
         con.commit()
         con.close()
+
+
+def test_a_damaged_store_page_is_a_clear_error_and_the_file_is_left_alone(plugin, tmp_path):
+    """A damaged store page gave 'internal error: DatabaseError: database disk image is malformed'."""
+    db = tmp_path / "p.db"
+    run_search(NB201, db, budget=150, params={"C": 4, "N": 1})
+    data = bytearray(db.read_bytes())
+    page = 4096
+    assert len(data) > 6 * page
+    for i in range(4 * page, 5 * page):  # page 5 of the trials table: noise
+        data[i] = (i * 7) & 0xFF
+    db.write_bytes(bytes(data))
+    before = _digest(db)
+    for mode in ({"readonly": True}, {}):
+        with pytest.raises(StoreError, match=r"is damaged \(SQLite: .*\.recover"):
+            Store(db, **mode)
+    for args in (["report", str(db), "-o", str(tmp_path / "rep")],
+                 ["search", str(NB201), "-e", "cost", "-b", "160", "--store", str(db), "--resume", "-p", "C=4",
+                  "-p", "N=1"]):
+        r = subprocess.run([sys.executable, "-m", "nasdsl", *args], capture_output=True, text=True, cwd=ROOT,
+                           timeout=120)
+        assert r.returncode == 1 and "internal error" not in r.stderr and "Traceback" not in r.stderr
+        assert f"store '{db}' is damaged" in r.stderr, r.stderr
+    assert _digest(db) == before
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
@@ -371,19 +408,43 @@ def test_an_output_path_naming_a_folder_is_refused_before_any_work(tmp_path, arg
 @pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs POSIX file-size limits")
 def test_a_full_disk_during_an_export_is_one_line_and_leaves_no_partial_file(tmp_path):
     """A full disk during a TorchScript export: a C++ abort with 12 frames, a truncated file left behind."""
-    import resource
-
-    def small_disk():  # writes past 20 KB fail with EFBIG, as writes to a full disk fail with ENOSPC
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
-
     out = tmp_path / "m.pt"
     r = subprocess.run([sys.executable, "-m", "nasdsl", "build", NB201, NB201_OK, "-p", "C=4", "-p", "N=1", "-o",
-                        str(out)], capture_output=True, text=True, cwd=ROOT, timeout=300, preexec_fn=small_disk)
+                        str(out)], capture_output=True, text=True, cwd=ROOT, timeout=300, preexec_fn=_small_disk)
     assert r.returncode == 1, r.stderr[-2000:]
     err = r.stderr.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: cannot write TorchScript file '{out}': "), r.stderr[-2000:]
     assert list(tmp_path.iterdir()) == []  # neither the file nor its temporary
+
+
+def _small_disk():  # writes past 20 KB fail with EFBIG, as writes to a full disk fail with ENOSPC
+    import resource
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+
+def test_a_full_disk_during_a_report_is_one_line_and_leaves_no_partial_file(plugin, tmp_path):
+    """A report's plots written on a full disk: one line, and every file there is whole or absent."""
+    db = tmp_path / "r.db"
+    run_search(NB201, db, budget=40, params={"C": 4, "N": 1})
+    out = tmp_path / "rep"
+    r = subprocess.run([sys.executable, "-m", "nasdsl", "report", str(db), "-o", str(out)], capture_output=True,
+                       text=True, cwd=ROOT, timeout=300, preexec_fn=_small_disk)
+    assert r.returncode == 1, r.stderr[-2000:]
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: cannot write ") and str(out) in err[0], r.stderr[-2000:]
+    left = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    assert "index.html" not in left and not [n for n in left if n.endswith(".tmp")], left
+    for name in left:  # what was written before the disk filled is complete
+        data = (out / name).read_bytes()
+        if name.endswith(".png"):
+            assert data.startswith(b"\x89PNG") and data.endswith(b"IEND\xaeB`\x82"), name
+        elif name.endswith(".json"):
+            json.loads(data)
+    ok = subprocess.run([sys.executable, "-m", "nasdsl", "report", str(db), "-o", str(out)], capture_output=True,
+                        text=True, cwd=ROOT, timeout=300)
+    assert ok.returncode == 0 and (out / "index.html").is_file()  # with room again, the same folder is written
 
 
 def test_atomic_leaves_the_old_file_when_the_write_fails(tmp_path):
@@ -395,6 +456,82 @@ def test_atomic_leaves_the_old_file_when_the_write_fails(tmp_path):
             tmp.write_text('{"new": ')
             raise OSError(28, "No space left on device")
     assert target.read_text() == '{"old": 1}' and [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+# ---------------------------------------------------------------- the user's own data
+
+def _npz(path, **over):
+    """A good 3-class npz file (60 train, 12 test, [1, 4, 4] examples) with some arrays replaced."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    arrays = dict(x_train=rng.random((60, 1, 4, 4)), y_train=np.arange(60) % 3,
+                  x_test=rng.random((12, 1, 4, 4)), y_test=np.arange(12) % 3)
+    arrays.update(over)
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+    return path
+
+
+def _bad_npz_cases():
+    import numpy as np
+
+    r = np.random.default_rng(1)
+    return [
+        (dict(y_train=np.arange(60) % 3 + 0.5), "y_train must hold integer class numbers; y_train[0] is 0.5"),
+        (dict(y_train=np.where(np.arange(60) == 7, -1, np.arange(60) % 3)),
+         "y_train must hold class numbers 0, 1, 2, ...; y_train[7] is -1"),
+        (dict(x_train=r.random(60)), "x_train must be (N, features), (N, T, D) or (N, C, H, W)"),
+        (dict(x_test=np.zeros((0, 1, 4, 4)), y_test=np.zeros(0, dtype=int)), "the test split is empty"),
+        (dict(x_test=r.random((12, 3, 4, 4))), "x_test's examples have shape [3, 4, 4] but x_train's have [1, 4, 4]"),
+        (dict(y_train=np.arange(59) % 3), "x_train has 60 examples but y_train has 59 labels"),
+        (dict(y_train=np.where(np.arange(60) == 0, 5, np.arange(60) % 3)),
+         "class 5 has 1 training example; holding out a stratified 20 % for validation needs at least 2"),
+        (dict(x_train=r.random((8, 1, 4, 4)), y_train=np.arange(8) % 4), "8 training examples are too few"),
+        (dict(y_test=np.arange(12) % 4), "y_test has class 3, which no training example has"),
+        (dict(x_valid=r.random((6, 1, 4, 4))), "has 'x_valid' but no 'y_valid'"),
+        (dict(x_train=np.full((60, 1, 4, 4), np.nan)), "x_train holds NaN or infinite values"),
+        (dict(y_train=np.array(["a", "b", "c"] * 20)), "y_train must hold integer class numbers; got dtype <U1"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_bad_npz_data_is_a_clear_error_that_names_the_array(tmp_path, case):
+    """npz files with float labels (truncated silently), negative labels, 1-D inputs, an empty split,
+    mismatched channels or too few examples per class gave an internal error or a wrong dataset."""
+    from nasdsl.datasets import load_dataset
+    from nasdsl.errors import NasdslError
+
+    over, message = _bad_npz_cases()[case]
+    with pytest.raises(NasdslError) as e:
+        load_dataset(str(_npz(tmp_path / "bad.npz", **over)))
+    assert message in str(e.value) and "bad.npz" in str(e.value)
+
+
+def test_whole_float_labels_and_flat_features_still_read(tmp_path):
+    import numpy as np
+
+    from nasdsl.datasets import load_dataset
+
+    r = np.random.default_rng(2)
+    ds = load_dataset(str(_npz(tmp_path / "ok.npz", y_train=(np.arange(60) % 3).astype(float),
+                               x_train=r.random((60, 16)), x_test=r.random((12, 16)))))
+    assert ds.y_train.dtype == np.int64 and sorted(set(ds.y_train.tolist())) == [0, 1, 2]
+    assert ds.input_shape == (1, 1, 16) and ds.sizes() == {"train": 48, "valid": 12, "test": 12}
+
+
+def test_a_search_on_bad_npz_data_stops_before_any_trial(tmp_path):
+    import numpy as np
+
+    bad = _npz(tmp_path / "bad.npz", y_train=np.arange(60) % 3 - 1)
+    db = tmp_path / "s.db"
+    r = subprocess.run([sys.executable, "-m", "nasdsl", "search", str(ROOT / "spaces" / "nasbench201.nas"),
+                        "--data", str(bad), "--budget", "3", "--store", str(db), "-p", "C=4", "-p", "N=1"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "internal error" not in r.stderr
+    assert "y_train must hold class numbers 0, 1, 2, ...; y_train[0] is -1" in r.stderr, r.stderr
+    if db.exists():
+        with Store(db, readonly=True) as st:
+            assert st.count() == 0
 
 
 # ---------------------------------------------------------------- what the store records and compares
@@ -414,6 +551,45 @@ def test_a_default_option_written_out_is_the_same_search_on_resume(plugin, tmp_p
         s.close()
     with pytest.raises(SearchError, match=r"strategy_config differ: strategy_config: stored .*'population': 10"):
         Search(NB201, budget=5, resume=True, strategy_options={"population": 7}, **common)
+
+
+def test_resuming_an_exhausted_search_adds_no_rows_and_a_larger_budget_tries_again(plugin, tmp_path):
+    """Each `--resume` of an exhausted search added MAX_IDLE_ASKS (200) more `cached` rows."""
+    from nasdsl.search import MAX_IDLE_ASKS, Search
+
+    text = """
+    network tiny(classes = 3) {
+        input [2, 4, 4]
+        a = one of [conv_3x3, max_pool_3x3, relu]
+        return global_avg_pool -> linear(classes)
+    }
+    """
+    space = tmp_path / "tiny.nas"
+    space.write_text(text)
+    db = tmp_path / "x.db"
+    first = run_search(space, db, budget=10)
+    assert first.stopped_early and first.counts["completed"] == 3
+    with Store(db, readonly=True) as st:
+        rows = st.count()
+    assert rows >= 3 + MAX_IDLE_ASKS - 1
+    for budget in (10, 10, 5):
+        s = Search(str(space), strategy="random", estimator="synthetic", store=db, executor="inprocess",
+                   budget=budget, resume=True)
+        try:
+            again = s.run()
+        finally:
+            s.close()
+        assert again.stopped_early and again.counts["completed"] == 3
+        with Store(db, readonly=True) as st:
+            assert st.count() == rows  # nothing asked, nothing added
+    s = Search(str(space), strategy="random", estimator="synthetic", store=db, executor="inprocess", budget=11,
+               resume=True)
+    try:
+        assert s.run().stopped_early  # a larger budget asks the strategy again (and finds nothing new)
+    finally:
+        s.close()
+    with Store(db, readonly=True) as st:
+        assert st.count() == rows + MAX_IDLE_ASKS and st.finished_count() == 3
 
 
 def test_an_allocator_failure_is_recorded_as_out_of_memory(tmp_path):

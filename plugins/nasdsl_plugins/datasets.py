@@ -75,27 +75,96 @@ def load_mnist1d_seq(seed: int = 0, num_samples: int = 5000, tokens: int = 8) ->
     return ds
 
 
+NPZ_SPLITS = ("train", "valid", "test")
+
+
+def _labels(y: np.ndarray, key: str, where: Path) -> np.ndarray:
+    """``y`` as int64 class numbers, or a DataError that says what is wrong with it."""
+    if y.ndim != 1:
+        raise DataError(f"'{where}': {key} must be one label per example, shape (N,); got shape {list(y.shape)}")
+    if y.dtype == bool or not np.issubdtype(y.dtype, np.number):
+        raise DataError(f"'{where}': {key} must hold integer class numbers; got dtype {y.dtype}")
+    if np.issubdtype(y.dtype, np.floating) or np.issubdtype(y.dtype, np.complexfloating):
+        bad = ~np.isfinite(y) | (y != np.round(y.real))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(f"'{where}': {key} must hold integer class numbers; {key}[{i}] is {y[i].item()!r} "
+                            "(labels are not rounded or cut for you)")
+        y = y.real
+    if len(y) and y.min() < 0:
+        i = int(np.argmin(y))
+        raise DataError(f"'{where}': {key} must hold class numbers 0, 1, 2, ...; {key}[{i}] is {y[i].item()!r}")
+    return y.astype(np.int64)
+
+
+def _inputs(x: np.ndarray, key: str, where: Path) -> np.ndarray:
+    if x.dtype == bool or not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise DataError(f"'{where}': {key} must hold real numbers; got dtype {x.dtype}")
+    if x.ndim < 2:
+        raise DataError(f"'{where}': {key} must be (N, features), (N, T, D) or (N, C, H, W): one row per example; "
+                        f"got shape {list(x.shape)}")
+    x = x.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise DataError(f"'{where}': {key} holds NaN or infinite values")
+    return x
+
+
 def load_npz(path: str | Path, seed: int = 0) -> Dataset:
     """Arrays from an .npz file: x_train, y_train, x_test, y_test and optionally x_valid, y_valid
-    (else 20 % of train, stratified).  Read with allow_pickle=False: no code runs."""
+    (else 20 % of train, stratified).  Read with allow_pickle=False: no code runs.
+
+    Every array is checked as it is read, each with a message that names it: inputs of real numbers, one
+    row per example ((N, features) becomes [1, 1, features]), the same example shape in every split;
+    labels that are whole class numbers from 0 (float labels are refused unless whole, never cut),
+    as many as the examples; no split empty; every class of valid and test present in train; and,
+    when valid is split off train, at least two training examples of each class.
+    """
     p = Path(path)
     if not p.is_file():
         raise DataError(f"no such .npz file '{p}'")
     try:
         with np.load(p, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, EOFError) as e:
         raise DataError(f"cannot read '{p}' as .npz arrays: {e}") from None
     for k in ("x_train", "y_train", "x_test", "y_test"):
         if k not in arrays:
             raise DataError(f"'{p}' has no array '{k}' (it has: {', '.join(sorted(arrays)) or 'none'})")
-    x_train, y_train = arrays["x_train"].astype(np.float32), arrays["y_train"].astype(np.int64)
-    if "x_valid" in arrays and "y_valid" in arrays:
-        x_valid, y_valid = arrays["x_valid"].astype(np.float32), arrays["y_valid"].astype(np.int64)
-    else:
-        x_train, y_train, x_valid, y_valid = _split(x_train, y_train, 0.2, seed)
-    ds = Dataset(p.stem, x_train, y_train, x_valid, y_valid, arrays["x_test"].astype(np.float32),
-                 arrays["y_test"].astype(np.int64))
+    if ("x_valid" in arrays) != ("y_valid" in arrays):
+        have, missing = ("x_valid", "y_valid") if "x_valid" in arrays else ("y_valid", "x_valid")
+        raise DataError(f"'{p}' has '{have}' but no '{missing}': give both, or neither (then 20 % of train is "
+                        "held out for validation)")
+    splits = [s for s in NPZ_SPLITS if f"x_{s}" in arrays]
+    data: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for s in splits:
+        x, y = _inputs(arrays[f"x_{s}"], f"x_{s}", p), _labels(arrays[f"y_{s}"], f"y_{s}", p)
+        if len(x) != len(y):
+            raise DataError(f"'{p}': x_{s} has {len(x)} examples but y_{s} has {len(y)} labels")
+        if not len(x):
+            raise DataError(f"'{p}': the {s} split is empty (x_{s} has shape {list(arrays[f'x_{s}'].shape)})")
+        if x.shape[1:] != data.get("train", (x,))[0].shape[1:]:
+            raise DataError(f"'{p}': x_{s}'s examples have shape {list(x.shape[1:])} but x_train's have "
+                            f"{list(data['train'][0].shape[1:])}")
+        data[s] = (x, y)
+    known = set(np.unique(data["train"][1]).tolist())
+    for s in splits[1:]:
+        unseen = sorted(set(np.unique(data[s][1]).tolist()) - known)
+        if unseen:
+            raise DataError(f"'{p}': y_{s} has class {unseen[0]}, which no training example has")
+    if "valid" not in data:
+        y = data["train"][1]
+        counts = np.bincount(y)
+        few = [c for c in np.flatnonzero(counts) if counts[c] < 2]
+        if few:
+            raise DataError(f"'{p}': class {int(few[0])} has {int(counts[few[0]])} training example; holding out a "
+                            "stratified 20 % for validation needs at least 2 of each class (or give x_valid, y_valid)")
+        n_classes = int(np.count_nonzero(counts))
+        if int(np.ceil(0.2 * len(y))) < n_classes or len(y) - int(np.ceil(0.2 * len(y))) < n_classes:
+            raise DataError(f"'{p}': {len(y)} training examples are too few to hold out a stratified 20 % for "
+                            f"validation with {n_classes} classes (give x_valid, y_valid, or more examples)")
+        x_train, y_train, x_valid, y_valid = _split(*data["train"], 0.2, seed)
+        data["train"], data["valid"] = (x_train, y_train), (x_valid, y_valid)
+    ds = Dataset(p.stem, *data["train"], *data["valid"], *data["test"])
     if ds.x_train.ndim == 2:  # flat features: one channel row
         for split in ("x_train", "x_valid", "x_test"):
             setattr(ds, split, getattr(ds, split)[:, None, None, :])

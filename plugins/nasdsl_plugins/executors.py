@@ -50,9 +50,13 @@ def _init_worker(threads: int, driver: int) -> None:
 
 def _watch_driver(driver: int, every: float = 0.5) -> None:
     """End this worker soon after the search process that started it dies, however it dies (SIGKILL
-    included): a dead parent's children are given to another process, so the parent pid changes."""
-    if os.getppid() != driver:  # not started by the driver itself: nothing to watch by
-        return
+    included): a dead parent's children are given to another process, so the parent pid changes.
+
+    The pool's workers are spawned by the driver itself, so a parent that is not the driver when the
+    worker starts means the driver died while the worker was starting: the worker ends at once (else it
+    would wait for work forever)."""
+    if os.getppid() != driver:
+        os._exit(1)
 
     def watch() -> None:
         while True:

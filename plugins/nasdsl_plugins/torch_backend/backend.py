@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import io
+import json
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -14,12 +16,71 @@ from nasdsl import plugins
 from nasdsl.architecture import Architecture
 from nasdsl.files import write_atomic
 
-from .builder import BuildError, build, set_drop_path
+from .builder import BuildError, _no_implementation, build, set_drop_path
 
 
 def _device_of(model: nn.Module) -> torch.device:
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
+
+
+def _multiply_adds(model: nn.Module, x: torch.Tensor) -> int:
+    """Multiply-adds of ``model(x)`` for one example: every Conv2d and Linear (DARTS' auxiliary head left out)."""
+    total = 0
+
+    def conv_hook(m: nn.Conv2d, _inp, out) -> None:
+        nonlocal total
+        kh, kw = m.kernel_size
+        total += out.numel() * (m.in_channels // m.groups) * kh * kw
+
+    def linear_hook(m: nn.Linear, _inp, out) -> None:
+        nonlocal total
+        total += out.numel() * m.in_features
+
+    handles = []
+    for name, m in model.named_modules():
+        if name == "aux" or name.startswith("aux."):
+            continue  # DARTS' auxiliary head is a training aid, not part of the network (as in count_params)
+        if isinstance(m, nn.Conv2d):
+            handles.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, nn.Linear):
+            handles.append(m.register_forward_hook(linear_hook))
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return int(total)
+
+
+class _Unbuildable(Exception):
+    """The torch backend has no implementation of an op."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _op_cost(base: str, args_json: str, in_shape: tuple[int, ...]) -> tuple[int, int]:
+    """(trainable parameters, multiply-adds) of one op, built and run on the meta device."""
+    factory = plugins.ops.get_op(base, "torch")
+    if factory is None:
+        raise _Unbuildable(base)
+    args = json.loads(args_json)
+    try:
+        with torch.device("meta"):
+            module = factory(args, in_shape)
+        x = torch.zeros(1, *in_shape, device="meta")
+    except NotImplementedError:  # a plugin's op that cannot be made on the meta device: make it for real
+        module, x = factory(args, in_shape), torch.zeros(1, *in_shape)
+    module.eval()
+    params = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    try:
+        flops = _multiply_adds(module, x)
+    except NotImplementedError:  # an op with no meta kernel: its parameters are known, run it on the CPU
+        if x.device.type != "meta":
+            raise
+        real = factory(args, in_shape).eval()
+        flops = _multiply_adds(real, torch.zeros(1, *in_shape))
+    return int(params), flops
 
 
 def default_device() -> torch.device:
@@ -75,35 +136,40 @@ class TorchBackend:
     @staticmethod
     def flops(model: nn.Module, input_shape: Sequence[int]) -> int:
         """Multiply-adds of one forward pass on one example (convolutions and linear layers)."""
-        total = 0
-
-        def conv_hook(m: nn.Conv2d, _inp, out) -> None:
-            nonlocal total
-            kh, kw = m.kernel_size
-            total += out.numel() * (m.in_channels // m.groups) * kh * kw
-
-        def linear_hook(m: nn.Linear, _inp, out) -> None:
-            nonlocal total
-            total += out.numel() * m.in_features
-
-        handles = []
-        for name, m in model.named_modules():
-            if name == "aux" or name.startswith("aux."):
-                continue  # DARTS' auxiliary head is a training aid, not part of the network (as in count_params)
-            if isinstance(m, nn.Conv2d):
-                handles.append(m.register_forward_hook(conv_hook))
-            elif isinstance(m, nn.Linear):
-                handles.append(m.register_forward_hook(linear_hook))
         was = model.training
         model.eval()
         try:
-            with torch.no_grad():
-                model(torch.zeros(1, *input_shape, device=_device_of(model)))
+            return _multiply_adds(model, torch.zeros(1, *input_shape, device=_device_of(model)))
         finally:
             model.train(was)
-            for h in handles:
-                h.remove()
-        return int(total)
+
+    @staticmethod
+    def cost(arch: Architecture) -> dict[str, float]:
+        """``params`` and ``flops`` of the model ``build(arch)`` would make, without making it.
+
+        Each op of the IR is built on PyTorch's ``meta`` device from its arguments and its input's
+        shape (tensors with a shape and no storage) and run there once, so a 12,000-channel conv costs
+        no memory; an op's figures are cached by (op, arguments, input shape), so the repeated cells of
+        a network and later architectures of the same space cost a dictionary lookup.  The counts are
+        those of :meth:`count_params` and :meth:`flops` on the built model (a test checks it for every
+        reference space).
+        """
+        g = arch.graph
+        params = flops = 0
+        for n in arch.ops():
+            a = g.nodes[n]
+            base = a.get("base") or a["op"]
+            in_shape = tuple(int(v) for v in g.nodes[arch.inputs_of(n)[0]]["shape"])
+            args = dict(a.get("args") or {})
+            try:
+                p, f = _op_cost(base, json.dumps(args, sort_keys=True, default=str), in_shape)
+            except _Unbuildable:
+                raise BuildError(_no_implementation(a["op"], base, a.get("span", "?"))) from None
+            except (ValueError, TypeError) as e:
+                raise BuildError(f"op '{a['op']}' (at {a.get('span', '?')}): {e}") from None
+            params += p
+            flops += f
+        return {"params": float(params), "flops": float(flops)}
 
     @staticmethod
     def output_shape(model: nn.Module, input_shape: Sequence[int]) -> tuple[int, ...]:
