@@ -159,6 +159,22 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.parametrize("delay", [0.3, 0.7, 1.2])
+def test_ctrl_c_while_the_command_starts_is_quiet(tmp_path, delay):
+    """Ctrl-C in the first second (while the modules load) printed a KeyboardInterrupt traceback."""
+    script = Path(sys.executable).with_name("nasdsl")
+    commands = [[sys.executable, "-m", "nasdsl"]] + ([[str(script)]] if script.exists() else [])
+    for i, head in enumerate(commands):
+        proc = subprocess.Popen(head + ["search", str(NB201), "-e", "cost", "-b", "500", "--store",
+                                        str(tmp_path / f"s{i}.db"), "-p", "C=4", "-p", "N=1"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130 and "Traceback" not in err, (head, delay, err[-2000:])
+        assert "interrupted" in err
+
+
 def test_a_worker_whose_driver_died_while_it_started_ends_at_once():
     """A driver SIGKILLed while its pool's workers were still starting left them waiting for work forever
     (the kill / resume campaign found two, ten minutes later): the watch never started, the parent being
@@ -238,6 +254,21 @@ def test_a_damaged_store_row_is_a_clear_error(plugin, tmp_path):
         con.execute(f"UPDATE trials SET {column} = ? WHERE number = 1", (old,))
         con.commit()
         con.close()
+
+
+def test_a_store_where_none_can_be_written_is_a_clear_error(tmp_path):
+    """A store in an unwritable folder gave 'internal error: ... please report it'."""
+    (tmp_path / "afile").write_text("")
+    places = [tmp_path / "afile" / "s.db"]  # a folder that cannot be made: a file is in the way
+    if os.geteuid() != 0:  # root writes anyway; a folder without write permission stops only a user
+        (tmp_path / "ro").mkdir(mode=0o555)
+        places.append(tmp_path / "ro" / "s.db")
+    for db in places:
+        r = subprocess.run([sys.executable, "-m", "nasdsl", "search", str(NB201), "-e", "cost", "-b", "2", "--store",
+                            str(db)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+        err = r.stderr.strip().splitlines()
+        assert r.returncode == 1 and len(err) == 1 and err[0].startswith(f"error: cannot open store '{db}': "), err
+        assert not db.exists()
 
 
 def test_a_damaged_store_page_is_a_clear_error_and_the_file_is_left_alone(plugin, tmp_path):
