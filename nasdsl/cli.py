@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a genotype on a dataset and report its accuracy")
     _space_args(p)
     p.add_argument("genotype", metavar="GENOTYPE")
-    p.add_argument("--data", default="digits", help="digits (default), mnist1d, or a .npz file")
+    p.add_argument("--data", default="digits", help="digits (default), mnist1d, or npz:PATH (a .npz file)")
     p.add_argument("--checkpoint", metavar="FILE", help="save a checkpoint each epoch (and --resume from it)")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--save", metavar="model.pt", help="write the trained model as TorchScript")
@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", "-s", default="evolution", help="random, grid, evolution, reinforce, tpe, local, ...")
     p.add_argument("--estimator", "-e", default="train", help="train, sha, hyperband, cost, nasbench-graph, ...")
     p.add_argument("--budget", "-b", type=int, default=20, help="finished trials, counted across resumes")
-    p.add_argument("--data", default="digits", help="digits, mnist1d, a .npz file; cora, citeseer, ... for nasbench-graph")
+    p.add_argument("--data", default="digits", help="digits, mnist1d, npz:PATH (a .npz file); cora, citeseer, ... for nasbench-graph")
     p.add_argument("--store", help="the SQLite store (default runs/NETWORK-STRATEGY.db)")
     p.add_argument("--resume", action="store_true", help="continue the search in --store")
     p.add_argument("--seed", type=int, default=0)
@@ -361,6 +361,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     _output_files(checkpoint=args.checkpoint, save=args.save)
     data = load_dataset(args.data)
+    for note in data.notes:
+        print(f"note: {note}", file=sys.stderr)
     space = _load(args)
     arch = space.realize(read_genotype(space, args.genotype), input_shape=data.input_shape)
     if arch.output_shape[0] != data.classes:
@@ -404,6 +406,8 @@ def cmd_search(args: argparse.Namespace) -> int:
                     seed=args.seed, data=args.data, network=args.network, params=dict(args.param) or None,
                     strategy_options=dict(args.option), estimator_options=est_opts, objective=args.objective,
                     executor=args.executor, workers=args.workers, resume=args.resume)
+    for note in search.notes:
+        print(f"note: {note}", file=sys.stderr)
     if args.pareto:
         search.store.set_meta({"pareto": args.pareto})
     try:

@@ -7,7 +7,7 @@ The loaders themselves are plugins (``register_datasets``); the built-ins are
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ class Dataset:
     y_valid: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    notes: list[str] = field(default_factory=list)  # what the loader did that the user should know (printed)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -42,14 +43,16 @@ class Dataset:
         n = max(1, int(round(len(self.y_train) * fraction)))
         idx = np.sort(rng.permutation(len(self.y_train))[:n])
         return Dataset(f"{self.name}[{fraction:g}]", self.x_train[idx], self.y_train[idx], self.x_valid,
-                       self.y_valid, self.x_test, self.y_test)
+                       self.y_valid, self.x_test, self.y_test, list(self.notes))
 
 
 def load_dataset(name: str, **kwargs: Any) -> Dataset:
     """Load a registered dataset by name (``digits``, ``mnist1d``, ``npz`` with ``path=``);
-    a name ending in ``.npz`` is that file, read by the ``npz`` loader."""
+    ``npz:PATH``, or a name ending in ``.npz``, is that file, read by the ``npz`` loader."""
     from .plugins import get_dataset
 
+    if name.startswith("npz:"):
+        return get_dataset("npz")(path=name[4:], **kwargs)
     if name.endswith(".npz"):
         return get_dataset("npz")(path=name, **kwargs)
     return get_dataset(name)(**kwargs)

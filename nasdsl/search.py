@@ -256,9 +256,10 @@ class Search:
         est_cls = plugins.get_estimator(estimator)
         self.objective = objective or est_cls.objective
         try:  # a bad option or data set stops the search here, before any trial is spent on it
-            _cached_estimator(self.space_ref, estimator, data, self.estimator_options)
+            est = _cached_estimator(self.space_ref, estimator, data, self.estimator_options)
         except (ValueError, TypeError, NasdslError) as e:
             raise SearchError(f"estimator '{estimator}': {e}") from None
+        self.notes: list[str] = list(getattr(getattr(est, "dataset", None), "notes", None) or [])  # the data's
         for c in self.space.constraints:
             if not measured_before_training(c) and est_cls.measures is not None and c["metric"] not in est_cls.measures:
                 raise SearchError(f"the constraint 'where {c['text']}' ({c['where']}) cannot be checked: estimator "

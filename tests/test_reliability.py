@@ -550,6 +550,47 @@ def test_whole_float_labels_and_flat_features_still_read(tmp_path):
     assert ds.input_shape == (1, 1, 16) and ds.sizes() == {"train": 48, "valid": 12, "test": 12}
 
 
+def test_channels_last_images_are_turned_and_every_split_standardized_by_train(tmp_path):
+    """A CIFAR-shaped array in the usual (N, 32, 32, 3) layout was silently read as 32 channels of 32 x 3,
+    and npz data was not standardized like digits."""
+    import numpy as np
+
+    from nasdsl.datasets import load_dataset
+
+    r = np.random.default_rng(3)
+    scale = np.array([1.0, 10.0, 100.0])  # channels of very different ranges, last
+    x_tr, x_te = r.random((60, 8, 8, 3)) * scale + scale, r.random((12, 8, 8, 3)) * scale
+    x_va = r.random((9, 8, 8, 3)) * scale
+    f = _npz(tmp_path / "hwc.npz", x_train=x_tr, x_test=x_te, x_valid=x_va, y_valid=np.arange(9) % 3)
+    ds = load_dataset(f"npz:{f}")
+    assert ds.input_shape == (3, 8, 8) and len(ds.notes) == 1
+    assert "read as channels-last (N, H, W, C) and turned to [3, 8, 8]" in ds.notes[0]
+    per_channel = ds.x_train.transpose(1, 0, 2, 3).reshape(3, -1)
+    assert np.allclose(per_channel.mean(axis=1), 0, atol=1e-5) and np.allclose(per_channel.std(axis=1), 1, atol=1e-4)
+    # the test split is scaled by the training split's figures, not its own: its example 0, channel 2, stays
+    # where the training statistics put it
+    mean2, std2 = x_tr[..., 2].mean(), x_tr[..., 2].std()
+    got = ds.x_test[0, 2]
+    assert np.allclose(got, (x_te[0, :, :, 2] - mean2) / std2, atol=1e-4) and got.mean() < -1
+    # channels-first arrays are read as they are, with no note
+    same = load_dataset(str(_npz(tmp_path / "chw.npz", x_train=x_tr.transpose(0, 3, 1, 2),
+                                 x_test=x_te.transpose(0, 3, 1, 2), x_valid=x_va.transpose(0, 3, 1, 2),
+                                 y_valid=np.arange(9) % 3)))
+    assert same.notes == [] and np.allclose(same.x_train, ds.x_train) and np.allclose(same.x_test, ds.x_test)
+
+
+def test_the_command_line_prints_the_datas_notes(tmp_path):
+    import numpy as np
+
+    r = np.random.default_rng(4)
+    f = _npz(tmp_path / "hwc.npz", x_train=r.random((60, 8, 8, 3)), x_test=r.random((12, 8, 8, 3)))
+    res = subprocess.run([sys.executable, "-m", "nasdsl", "search", str(NB201), "--data", f"npz:{f}", "-e", "train",
+                          "-E", "epochs=1", "-E", "max_steps=2", "-b", "1", "--store", str(tmp_path / "s.db"), "-p", "C=4", "-p", "N=1", "-p", "classes=3",
+                          "--quiet"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "note: " in res.stderr and "turned to [3, 8, 8]" in res.stderr
+
+
 def test_a_search_on_bad_npz_data_stops_before_any_trial(tmp_path):
     import numpy as np
 

@@ -109,6 +109,33 @@ def _inputs(x: np.ndarray, key: str, where: Path) -> np.ndarray:
     return x
 
 
+_CHANNELS = (1, 2, 3, 4)  # what the channels of an image usually number (grey, grey+alpha, RGB, RGBA)
+
+
+def _channels_first(data: dict[str, tuple[np.ndarray, np.ndarray]], where: Path) -> list[str]:
+    """Images stored channels-last, (N, H, W, C) as numpy, PIL and TensorFlow keep them, are made (N, C, H, W);
+    the notes say so.  Only a layout that cannot be channels-first is turned: C of 1-4 last, not second."""
+    x = data["train"][0]
+    if x.ndim != 4 or x.shape[3] not in _CHANNELS or x.shape[1] in _CHANNELS:
+        return []
+    for s, (xs, ys) in data.items():
+        data[s] = (np.ascontiguousarray(xs.transpose(0, 3, 1, 2)), ys)
+    n, h, w, c = x.shape
+    return [f"'{where}': images of shape [{h}, {w}, {c}] read as channels-last (N, H, W, C) and turned to "
+            f"[{c}, {h}, {w}] (save them as (N, C, H, W) to skip this)"]
+
+
+def _standardize_by_train(data: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    """Every split scaled by the training split's mean and deviation: per channel for images, else one pair."""
+    x = data["train"][0]
+    axes = (0, 2, 3) if x.ndim == 4 else None
+    mean = x.mean(axis=axes, keepdims=axes is not None)
+    std = x.std(axis=axes, keepdims=axes is not None)
+    std = np.where(std > 0, std, 1.0)
+    for s, (xs, ys) in data.items():
+        data[s] = (((xs - mean) / std).astype(np.float32), ys)
+
+
 def load_npz(path: str | Path, seed: int = 0) -> Dataset:
     """Arrays from an .npz file: x_train, y_train, x_test, y_test and optionally x_valid, y_valid
     (else 20 % of train, stratified).  Read with allow_pickle=False: no code runs.
@@ -118,6 +145,9 @@ def load_npz(path: str | Path, seed: int = 0) -> Dataset:
     labels that are whole class numbers from 0 (float labels are refused unless whole, never cut),
     as many as the examples; no split empty; every class of valid and test present in train; and,
     when valid is split off train, at least two training examples of each class.
+
+    Images in (N, H, W, C) with 1-4 channels last are turned to (N, C, H, W) (a note says so); every split
+    is standardized with the training split's mean and deviation (per channel for images), as digits is.
     """
     p = Path(path)
     if not p.is_file():
@@ -164,7 +194,9 @@ def load_npz(path: str | Path, seed: int = 0) -> Dataset:
                             f"validation with {n_classes} classes (give x_valid, y_valid, or more examples)")
         x_train, y_train, x_valid, y_valid = _split(*data["train"], 0.2, seed)
         data["train"], data["valid"] = (x_train, y_train), (x_valid, y_valid)
-    ds = Dataset(p.stem, *data["train"], *data["valid"], *data["test"])
+    notes = _channels_first(data, p)
+    _standardize_by_train(data)
+    ds = Dataset(p.stem, *data["train"], *data["valid"], *data["test"], notes=notes)
     if ds.x_train.ndim == 2:  # flat features: one channel row
         for split in ("x_train", "x_valid", "x_test"):
             setattr(ds, split, getattr(ds, split)[:, None, None, :])
