@@ -179,9 +179,28 @@ RECIPE_FLAGS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_d
                 "label_smoothing", "drop_path", "auxiliary_weight", "seed", "device", "max_steps")
 
 
+_TAKES_A_SIGNED_METRIC = ("--objective", "--pareto")
+
+
+def _signed_metrics(argv: Sequence[str]) -> list[str]:
+    """``--pareto -params`` as the README writes it: argparse would read ``-params`` as an unknown option
+    and say "expected one argument", so a metric written with its minus sign is joined to its flag."""
+    out, i = [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a in _TAKES_A_SIGNED_METRIC and i + 1 < len(argv) and argv[i + 1].startswith("-") \
+                and not argv[i + 1].startswith("--") and len(argv[i + 1]) > 1:
+            out.append(f"{a}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(a)
+        i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_signed_metrics(sys.argv[1:] if argv is None else list(argv)))
     try:
         return int(_COMMANDS[args.command](args) or 0)
     except NasError as e:

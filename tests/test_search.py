@@ -278,6 +278,33 @@ def test_digits_search_beats_the_median_random_architecture(tmp_path):
         assert math.isfinite(best.metrics["test_acc"])
 
 
+def test_a_search_off_a_terminal_prints_a_line_per_trial_and_every_failure_reason(plugin, tmp_path, capsys):
+    """With output not on a terminal (nohup, SLURM, CI) nothing was printed until the search ended, and a
+    trial's failure reason never reached the console; `--pareto -params` as the README writes it failed
+    with "expected one argument"."""
+    from nasdsl.cli import main
+
+    assert main(["search", NB201, "-e", "flaky", "-b", "12", "--store", str(tmp_path / "f.db"), "--pareto",
+                 "-params", "--objective", "valid_acc"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    trials = [ln for ln in out if ln.startswith("trial ")]
+    with Store(tmp_path / "f.db") as st:
+        failed = [t for t in st.trials() if t.status == "failed"]
+        shown = [t for t in st.trials() if t.status != "cached"]  # one line each, as it ends
+        assert st.meta()["pareto"] == ["-params"]
+    assert failed and len(trials) == len(shown) >= 12
+    for t in failed:
+        assert f"trial {t.number} failed: {t.error}" in out
+    assert any(ln.startswith("trial ") and " completed valid_acc = " in ln and "/12 done, best " in ln for ln in trials)
+
+
+def test_an_option_error_names_the_plugin_once(plugin, tmp_path):
+    with pytest.raises(SearchError) as e:
+        Search(NB201, strategy="random", estimator="train", budget=1, store=tmp_path / "o.db",
+               estimator_options={"foo": 1})
+    assert str(e.value).startswith("estimator 'train' has no option foo; its options: epochs")
+
+
 def test_configuration_errors_stop_the_search_before_any_trial(plugin, tmp_path):
     with pytest.raises(SearchError, match="has no option epocs"):
         Search(NB201, strategy="random", estimator="train", budget=2, store=tmp_path / "a.db", estimator_options={"epocs": 1})
