@@ -477,14 +477,24 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from .plugins import list_plugins
+    from .plugins import list_plugins, registrations
 
     table = Table(title="nasdsl plugins")
     for col in ("plugin", "package", "version", "hooks"):
         table.add_column(col)
-    for p in list_plugins():
+    loaded = list_plugins()
+    for p in loaded:
         table.add_row(p["name"], p["package"], p["version"], ", ".join(p["hooks"]))
-    Console(width=140).print(table)
+    console = Console(width=140)
+    console.print(table)
+    what = Table(title="what each plugin registers")
+    for col in ("plugin", "kind", "names"):
+        what.add_column(col)
+    made = registrations()
+    for p in loaded:
+        for kind, names in sorted(made.get(p["name"], {}).items()):
+            what.add_row(p["name"], kind, ", ".join(names))
+    console.print(what)
     return 0
 
 

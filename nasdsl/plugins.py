@@ -263,6 +263,16 @@ def get_executor(name: str) -> type:
     return executors.get(name)
 
 
+def registrations() -> dict[str, dict[str, list[str]]]:
+    """What each plugin registers: plugin -> kind (``strategy``, ``op (torch)``, ...) -> sorted names."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for r in REGISTRIES:
+        for e in r._fill().values():
+            kind = f"{r.kind} ({e.meta.get('backend', 'torch')})" if isinstance(r, OpRegistry) else r.kind
+            out.setdefault(e.plugin, {}).setdefault(kind, []).append(e.name)
+    return {p: {k: sorted(v) for k, v in kinds.items()} for p, kinds in out.items()}
+
+
 def list_plugins() -> list[dict[str, Any]]:
     """Every loaded plugin: name, distribution version, and the hooks it implements."""
     pm = plugin_manager()

@@ -426,6 +426,26 @@ def test_cli_plugins_lists_the_builtins():
         assert listed == ", ".join(hooks)
 
 
+def test_cli_plugins_says_what_each_plugin_registers():
+    """`nasdsl plugins` listed each plugin's hooks but not what it registers."""
+    made = plugins.registrations()
+    assert set(made["strategies"]["strategy"]) | {"darts"} <= set(plugins.strategies.names())
+    assert "evolution" in made["strategies"]["strategy"] and "darts" not in made["strategies"]["strategy"]
+    assert made["oneshot"] == {"strategy": ["darts"]}
+    assert set(made["torch"]) == {"backend", "op (torch)"} and "sep_conv" in made["torch"]["op (torch)"]
+    assert made["nasbench_graph"]["primitive"] and "gcn" in made["nasbench_graph"]["primitive"]
+    proc = _cli("plugins", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = {}
+    for line in proc.stdout.split("what each plugin registers", 1)[1].splitlines():
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if len(cells) == 3 and cells[0]:
+            rows[(cells[0], cells[1])] = cells[2]
+    assert rows[("strategies", "strategy")] == ", ".join(made["strategies"]["strategy"])
+    assert rows[("datasets", "dataset")] == "digits, mnist1d, mnist1d-seq, npz"
+    assert rows[("torch", "op (torch)")].startswith("avg_pool, batchnorm")
+
+
 # ---------------------------------------------------------------------------- the third-party package
 @pytest.fixture
 def greedy_module(monkeypatch):
@@ -533,6 +553,7 @@ def test_thirdparty_package_installs_and_runs(tmp_path):
         assert re.fullmatch(r"nasdsl[-_]greedy", package), package
         assert listed_version == version
         assert hooks == "register_strategies"
+        assert plugins.registrations()["greedy"] == {"strategy": ["greedy"]}
         assert {"strategies", "torch"} <= set(rows)  # the built-ins are still there
 
         store = tmp_path / "s.db"
