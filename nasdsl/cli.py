@@ -114,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="model.pt", help="write a TorchScript file (loads without nasdsl)")
     p.add_argument("--onnx", metavar="model.onnx", help="write an ONNX file")
     p.add_argument("--auxiliary", action="store_true", help="add DARTS' auxiliary head (not exported)")
+    p.add_argument("--weights", metavar="FILE", help="load trained weights (a trial's model.pt, or a state dict)")
+
+    p = sub.add_parser("export", help="write a stored trial's trained model (TorchScript and/or ONNX)")
+    p.add_argument("store", metavar="STORE.db")
+    p.add_argument("--trial", type=int, help="the trial's number (default: the best)")
+    p.add_argument("-o", "--output", metavar="model.pt", help="write a TorchScript file (loads without nasdsl)")
+    p.add_argument("--onnx", metavar="model.onnx", help="write an ONNX file")
 
     p = sub.add_parser("train", help="train a genotype on a dataset and report its accuracy")
     _space_args(p)
@@ -359,16 +366,57 @@ def cmd_build(args: argparse.Namespace) -> int:
     arch = space.realize(read_genotype(space, args.genotype))
     backend = get_backend("torch")()
     model = backend.build(arch, auxiliary=args.auxiliary)
+    if args.weights:
+        from .trained import load_weights
+
+        load_weights(model, args.weights)
     print(f"space: {space.name}")
     print(f"params: {backend.count_params(model)}")
     print(f"flops: {backend.flops(model, arch.input_shape)} (multiply-adds, input {list(arch.input_shape)})")
     print(f"output: {list(backend.output_shape(model, arch.input_shape))}")
     if args.output or args.onnx:
-        model = backend.build(arch)  # exported without the auxiliary head
+        if args.auxiliary:  # exported without the auxiliary head
+            state = model.state_dict()
+            model = backend.build(arch)
+            model.load_state_dict({k: v for k, v in state.items() if not k.startswith("aux.")})
         if args.output:
             print(f"wrote {backend.export_torchscript(model, args.output)} (TorchScript)")
         if args.onnx:
             print(f"wrote {backend.export_onnx(model, args.onnx, arch.input_shape)} (ONNX)")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .plugins import get_backend
+    from .search import open_store
+    from .trained import architecture, trained_model
+
+    if not (args.output or args.onnx):
+        raise NasdslError("nothing to write: give -o model.pt and/or --onnx model.onnx")
+    _output_files(output=args.output, onnx=args.onnx)
+    with open_store(args.store) as store:
+        if args.trial is None:
+            trial = store.best()
+            if trial is None:
+                raise NasdslError(f"store '{args.store}' has no completed trial")
+        else:
+            trial = next((t for t in store.trials() if t.number == args.trial), None)
+            if trial is None:
+                raise NasdslError(f"store '{args.store}' has no trial {args.trial} (it has 0 .. {store.count() - 1})")
+        if trial.status != "completed":
+            raise NasdslError(f"trial {trial.number} is {trial.status}, not completed: it has no trained model")
+        arch = architecture(store, trial)
+        model, trained = trained_model(store, trial, arch)
+    if not trained:
+        raise NasdslError(f"trial {trial.number} saved no weights (its estimator does not train, or it ran with "
+                          "-E save_model=false); `nasdsl build` writes an untrained model")
+    backend = get_backend("torch")()
+    value = "" if trial.value is None else f", objective {trial.value:.4f}"
+    print(f"trial {trial.number}{value}, {backend.count_params(model)} parameters, trained weights")
+    if args.output:
+        print(f"wrote {backend.export_torchscript(model, args.output)} (TorchScript)")
+    if args.onnx:
+        print(f"wrote {backend.export_onnx(model, args.onnx, arch.input_shape)} (ONNX)")
     return 0
 
 
@@ -499,7 +547,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"check": cmd_check, "count": cmd_count, "show": cmd_show, "sample": cmd_sample, "draw": cmd_draw,
-             "build": cmd_build, "train": cmd_train, "search": cmd_search, "report": cmd_report, "plugins": cmd_plugins}
+             "build": cmd_build, "export": cmd_export, "train": cmd_train, "search": cmd_search, "report": cmd_report, "plugins": cmd_plugins}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

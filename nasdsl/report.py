@@ -11,6 +11,7 @@ from typing import Any, Optional
 from .search import parse_objective, pareto_front
 from .space import Space
 from .files import FileError, atomic, write_atomic
+from .trained import input_shape
 from .store import Store, TrialRecord
 
 
@@ -176,7 +177,7 @@ def write_html(store: Store, out_dir: str | Path) -> Path:
                                                              "values": best.genotype.values}, indent=2))
         try:
             space = Space.from_file(meta["space"], network=meta.get("network"), params=meta.get("params") or None)
-            arch = space.realize(best.genotype, input_shape=_input_shape(meta))
+            arch = space.realize(best.genotype, input_shape=input_shape(meta))
             write_atomic(out / "best_architecture.json", arch.to_json(indent=1))
             from .draw import arch_to_dot, render
 
@@ -243,35 +244,16 @@ objective <b>{html.escape(str(info['objective']))}</b>, budget {html.escape(str(
     return out / "index.html"
 
 
-def _input_shape(meta: dict[str, Any]) -> Optional[tuple[int, ...]]:
-    if meta.get("estimator") in ("train", "sha", "hyperband"):
-        from .datasets import load_dataset
-
-        data = meta.get("data") or "digits"
-        return load_dataset(data).input_shape
-    return None
-
-
 def _export(store: Store, best: TrialRecord, arch, out: Path, notes: list[str]) -> Optional[str]:
     """TorchScript of the best architecture, with its trained weights when the trial saved them."""
     try:
-        import torch
-
         from .plugins import get_backend
+        from .trained import trained_model
 
-        backend = get_backend("torch")()
-        model = backend.build(arch)
-        from .store import trial_dir
-
-        key = store.meta().get("trial_key")
-        folders = [trial_dir(store.path, best.hash, key)] + ([trial_dir(store.path, best.hash)] if key else [])
-        weights = next((f / "model.pt" for f in folders if (f / "model.pt").is_file()), None)  # or an older layout
-        if weights is not None:
-            state = torch.load(weights, map_location="cpu", weights_only=True)["model"]
-            model.load_state_dict({k: v for k, v in state.items() if not k.startswith("aux.")})
-        else:
+        model, trained = trained_model(store, best, arch)
+        if not trained:
             notes.append("the best trial saved no weights: the exported model is untrained")
-        backend.export_torchscript(model, out / "best_model.pt")
+        get_backend("torch")().export_torchscript(model, out / "best_model.pt")
         return "best_model.pt"
     except Exception as e:
         notes.append(f"no exported model: {type(e).__name__}: {e}")

@@ -131,3 +131,57 @@ def test_train_refuses_a_bad_recipe_value_with_a_message():
                               ("--momentum", "-3", "momentum must be in [0, 1); got -3.0")):
         r = nasdsl("train", nb201, g, "-p", "C=4", "-p", "N=1", flag, value, "--quiet")
         assert r.returncode == 1 and r.stderr.strip() == f"error: {said}", r.stderr
+
+
+def test_export_writes_a_trials_trained_model_and_build_loads_weights(tmp_path):
+    """`nasdsl build` could not load trained weights, so a CLI-exported model was always untrained."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from nasdsl.plugins import get_backend
+    from nasdsl.search import open_store
+    from nasdsl.trained import architecture, trained_model, weights_file
+
+    db = tmp_path / "t.db"
+    nb201 = str(SPACES_DIR / "nasbench201.nas")
+    r = nasdsl("search", nb201, "-e", "train", "-E", "epochs=1", "-E", "max_steps=5", "-b", "2", "-p", "C=4",
+               "-p", "N=1", "--store", str(db), "--quiet")
+    assert r.returncode == 0, r.stderr
+    r = nasdsl("export", str(db), "--trial", "1", "-o", str(tmp_path / "m.pt"), "--onnx", str(tmp_path / "m.onnx"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("trial 1, objective ") and "trained weights" in r.stdout
+    with open_store(db) as st:
+        trial = [t for t in st.trials() if t.number == 1][0]
+        arch = architecture(st, trial)
+        model, trained = trained_model(st, trial, arch)
+        weights = weights_file(st, trial)
+    assert trained and weights is not None
+    model.eval()
+    x = torch.randn(4, *arch.input_shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        want = model(x)
+        untrained = get_backend("torch")().build(arch).eval()(x)
+    assert not torch.allclose(want, untrained)  # the weights matter, so equality below says they were loaded
+    got = torch.jit.load(str(tmp_path / "m.pt")).eval()(x)
+    assert torch.equal(got, want)
+    onnx_out = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"x": x.numpy()})[0]
+    assert np.allclose(onnx_out, want.numpy(), atol=1e-5)
+    # build --weights loads the same file into the same architecture
+    genotype = json.dumps(trial.genotype.values)
+    r = nasdsl("build", nb201, genotype, "-p", "C=4", "-p", "N=1", "--input", ",".join(map(str, arch.input_shape)),
+               "--weights", str(weights), "-o", str(tmp_path / "b.pt"))
+    assert r.returncode == 0, r.stderr
+    assert torch.equal(torch.jit.load(str(tmp_path / "b.pt")).eval()(x), want)
+    # weights of another architecture, a trial with none, a trial that does not exist: one-line errors
+    r = nasdsl("build", nb201, genotype, "-p", "C=8", "-p", "N=1", "--weights", str(weights), "-o",
+               str(tmp_path / "c.pt"))
+    assert r.returncode == 1 and "are not this architecture's: of another shape" in r.stderr, r.stderr
+    assert not (tmp_path / "c.pt").exists()
+    r = nasdsl("export", str(db), "--trial", "9", "-o", str(tmp_path / "n.pt"))
+    assert r.returncode == 1 and "has no trial 9 (it has 0 .. 1)" in r.stderr
+    cost = tmp_path / "c.db"
+    assert nasdsl("search", nb201, "-e", "cost", "-b", "1", "-p", "C=4", "-p", "N=1", "--store", str(cost),
+                  "--quiet").returncode == 0
+    r = nasdsl("export", str(cost), "-o", str(tmp_path / "n.pt"))
+    assert r.returncode == 1 and "saved no weights" in r.stderr and not (tmp_path / "n.pt").exists()
