@@ -146,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a further objective (e.g. -params) whose Pareto front with the first is reported")
     p.add_argument("--workers", "-w", type=int, default=1, help="trials in parallel (local process pool)")
     p.add_argument("--executor", default="local", help="inprocess, local, ...")
+    p.add_argument("--executor-option", "-X", action="append", type=_parse_param, default=[], metavar="NAME=VALUE",
+                   help="an executor option (what the executor plugin takes)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"),
+                   help="where trials train (shorthand for -E device=...; default auto: the GPU if there is one)")
     p.add_argument("--option", "-S", action="append", type=_parse_param, default=[], metavar="NAME=VALUE",
                    help="a strategy option, e.g. -S population=20")
     p.add_argument("--est-option", "-E", action="append", type=_parse_param, default=[], metavar="NAME=VALUE",
@@ -467,12 +471,15 @@ def cmd_search(args: argparse.Namespace) -> int:
                           "(the .nas file's 'input' is used by estimators without data)")
 
     est_opts = dict(args.est_option)
+    if args.device is not None:
+        est_opts["device"] = args.device
     if args.epochs is not None:
         est_opts["epochs"] = args.epochs
     search = Search(args.space, strategy=args.strategy, estimator=args.estimator, budget=args.budget, store=args.store,
                     seed=args.seed, data=args.data, network=args.network, params=dict(args.param) or None,
                     strategy_options=dict(args.option), estimator_options=est_opts, objective=args.objective,
-                    executor=args.executor, workers=args.workers, resume=args.resume)
+                    executor=args.executor, workers=args.workers, resume=args.resume,
+                    executor_options=dict(args.executor_option))
     for note in search.notes:
         print(f"note: {note}", file=sys.stderr)
     if args.pareto:

@@ -252,6 +252,12 @@ class Search:
             raise SearchError(f"--workers must be at least 1; got {workers!r}")
         self.executor_name, self.workers = executor, workers
         self.executor_options = dict(executor_options or {})
+        ex_cls = plugins.get_executor(executor)  # an unknown executor or option stops the search here
+        if hasattr(ex_cls, "option_names"):
+            try:
+                plugins.check_options("executor", executor, self.executor_options, tuple(ex_cls.option_names()))
+            except ValueError as e:
+                raise SearchError(str(e)) from None
         self.store_path = Path(store) if store else Path("runs") / f"{self.space.name}-{strategy}.db"
         est_cls = plugins.get_estimator(estimator)
         self.objective = objective or est_cls.objective

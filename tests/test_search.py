@@ -298,6 +298,27 @@ def test_a_search_off_a_terminal_prints_a_line_per_trial_and_every_failure_reaso
     assert any(ln.startswith("trial ") and " completed valid_acc = " in ln and "/12 done, best " in ln for ln in trials)
 
 
+def test_executor_options_and_device_on_the_command_line(tmp_path, capsys):
+    """The CLI could not pass an executor option at all, and had no --device; an executor swallowed an
+    option it does not have."""
+    from nasdsl.cli import main
+
+    common = [NB201, "-p", "C=4", "-p", "N=1", "-b", "1"]
+    assert main(["search", *common, "-e", "cost", "-X", "scheduler=tcp://127.0.0.1:1", "--store",
+                 str(tmp_path / "x.db")]) == 1
+    assert "executor 'local' has no option scheduler; its options: none" in capsys.readouterr().err
+    import torch
+
+    if not torch.cuda.is_available():  # a configuration error: stopped before any trial
+        assert main(["search", *common, "-e", "train", "--device", "cuda", "--store", str(tmp_path / "g.db")]) == 1
+        assert "device 'cuda' asked for, but no GPU is available" in capsys.readouterr().err
+        assert not (tmp_path / "g.db").exists() or Store(tmp_path / "g.db", readonly=True).count() == 0
+    assert main(["search", *common, "-e", "train", "--device", "cpu", "-E", "epochs=1", "-E", "max_steps=2",
+                 "--store", str(tmp_path / "c.db"), "--quiet"]) == 0
+    with Store(tmp_path / "c.db") as st:
+        assert st.meta()["estimator_options"]["device"] == "cpu" and st.finished_count() == 1
+
+
 def test_an_option_error_names_the_plugin_once(plugin, tmp_path):
     with pytest.raises(SearchError) as e:
         Search(NB201, strategy="random", estimator="train", budget=1, store=tmp_path / "o.db",

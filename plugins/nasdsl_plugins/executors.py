@@ -18,10 +18,20 @@ from typing import Any, Callable
 from nasdsl import hookimpl
 
 
+def _no_options(name: str, options: dict[str, Any]) -> None:
+    if options:
+        raise ValueError(f"executor '{name}' has no option {', '.join(sorted(options))}; its options: none")
+
+
 class InProcessExecutor:
     """Run each trial right away in this process."""
 
-    def __init__(self, workers: int = 1, **_: Any):
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        return ()
+
+    def __init__(self, workers: int = 1, **options: Any):
+        _no_options("inprocess", options)
         self.workers = 1
 
     def submit(self, fn: Callable[[Any], Any], payload: Any) -> Future:
@@ -70,7 +80,12 @@ def _watch_driver(driver: int, every: float = 0.5) -> None:
 class LocalExecutor:
     """A pool of ``workers`` processes on this machine (spawned, so CUDA and threads start clean)."""
 
-    def __init__(self, workers: int = 1, **_: Any):
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        return ()
+
+    def __init__(self, workers: int = 1, **options: Any):
+        _no_options("local", options)
         self.workers = max(1, int(workers))
         self._inproc = InProcessExecutor() if self.workers == 1 else None
         self._pool = None
