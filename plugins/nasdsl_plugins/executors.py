@@ -3,6 +3,8 @@
 ``inprocess`` runs each trial in the search's own process, one at a time.
 ``local`` runs them in a pool of worker processes (``--workers N``), each with
 its share of the CPU threads; with one worker it runs in-process.
+``dask`` runs them on a Dask cluster: a LocalCluster of ``--workers N`` processes
+on 127.0.0.1, or the cluster of ``-X scheduler=tcp://HOST:8786``.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import signal
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
+import uuid
 from typing import Any, Callable
 
 from nasdsl import hookimpl
+from nasdsl.errors import NasdslError
 
 
 def _no_options(name: str, options: dict[str, Any]) -> None:
@@ -111,7 +115,119 @@ class LocalExecutor:
         self._pool.shutdown(wait=wait, cancel_futures=True)
 
 
+class ExecutorError(NasdslError):
+    """An executor that cannot start (a scheduler that cannot be reached, a package that is missing)."""
+
+
+_worker_threads: list[int] = []  # the torch threads this Dask worker process was set to (set once)
+
+
+def _run_on_dask_worker(fn: Callable[[Any], Any], payload: Any, threads: int) -> Any:
+    """Runs in a Dask worker: give torch its share of the cores once, then run the trial."""
+    if threads and not _worker_threads:
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+        try:
+            import torch
+
+            torch.set_num_threads(threads)
+        except ImportError:
+            pass
+        _worker_threads.append(threads)
+    return fn(payload)
+
+
+class DaskExecutor:
+    """Trials on a Dask cluster (``dask.distributed``, imported only here).
+
+    Without ``scheduler`` it starts a LocalCluster of ``workers`` processes of one thread each on
+    127.0.0.1 (closed with the search); with ``scheduler=tcp://HOST:PORT`` it connects to a running
+    cluster (``dask scheduler`` and ``dask worker`` started by you), waiting ``timeout`` seconds for it.
+    ``threads`` is the torch threads a trial gets (default: a LocalCluster worker's share of the cores;
+    on a remote cluster, what the worker was started with).
+    A trial travels as its payload (space file, genotype, estimator name and options), never as a model;
+    its key is unique per attempt, so Dask never answers one trial with another's result.  A worker that
+    dies mid-trial has the trial run again elsewhere (Dask's ``allowed-failures``, 3 by default); a trial
+    that loses that many workers is recorded failed with the reason.
+    """
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        return ("scheduler", "timeout", "threads")
+
+    def __init__(self, workers: int = 1, scheduler: str | None = None, timeout: float = 30.0,
+                 threads: int | None = None, **options: Any):
+        _no_options("dask", options)
+        try:
+            import logging
+
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise ExecutorError("the dask executor needs dask.distributed: pip install distributed") from None
+        self.workers = max(1, int(workers))
+        self.cluster = None
+        self._threads = 0 if threads is None else max(1, int(threads))
+        try:
+            if scheduler:
+                self.client = Client(str(scheduler), timeout=float(timeout))
+                self.workers = max(1, len(self.client.scheduler_info().get("workers", {})))
+            else:
+                self._threads = self._threads or max(1, (os.cpu_count() or 1) // self.workers)
+                self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                            host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL)
+                self.client = Client(self.cluster)
+        except (OSError, TimeoutError) as e:
+            where = f"the Dask scheduler at {scheduler}" if scheduler else "a Dask LocalCluster on 127.0.0.1"
+            raise ExecutorError(f"cannot reach {where}: {e}") from None
+        self._inflight: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[[Any], Any], payload: Any) -> Future:
+        out: Future = Future()
+        number = payload.get("number") if isinstance(payload, dict) else None
+        key = f"nasdsl-trial-{number}-{uuid.uuid4().hex[:16]}"  # one key per attempt
+        dfut = self.client.submit(_run_on_dask_worker, fn, payload, self._threads, key=key, pure=False)
+        with self._lock:
+            self._inflight[key] = dfut
+
+        def done(f: Any) -> None:
+            with self._lock:
+                self._inflight.pop(key, None)
+            try:
+                if f.status == "finished":
+                    out.set_result(f.result())
+                    return
+                err = f.exception()
+                if type(err).__name__ == "KilledWorker":  # it took its workers down, again and again
+                    out.set_result({"status": "failed", "metrics": {}, "started": None, "duration": None,
+                                    "worker": None, "error": f"its Dask workers died while running it: {err}"})
+                else:
+                    out.set_exception(err)
+            except BaseException as e:  # noqa: BLE001 - cancelled, or the scheduler is gone: the loop decides
+                if not out.done():
+                    out.set_exception(e)
+
+        dfut.add_done_callback(done)
+        return out
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Close the client (and the LocalCluster it started); without ``wait`` cancel the running trials first."""
+        if not wait:
+            with self._lock:
+                running = list(self._inflight.values())
+            if running:
+                try:
+                    self.client.cancel(running, force=True)
+                except Exception:  # noqa: BLE001 - the cluster may be gone already
+                    pass
+        try:
+            self.client.close()
+        finally:
+            if self.cluster is not None:
+                self.cluster.close()
+
+
 @hookimpl
 def register_executors(register):
     register("inprocess", InProcessExecutor)
     register("local", LocalExecutor)
+    register("dask", DaskExecutor)
