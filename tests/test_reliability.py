@@ -100,11 +100,14 @@ def _finished(db) -> int:
 def test_two_searches_on_one_store_cannot_both_run_and_a_killed_holder_is_taken_over(tmp_path):
     """Two identical searches at once finished 60 trials for a budget of 30 (21 architectures twice)."""
     db = tmp_path / "s.db"
-    first = subprocess.Popen(_search_cmd(db, 40), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    # a budget it cannot reach while the second search tries twice (the CI dry run saw 40 trials end first)
+    first = subprocess.Popen(_search_cmd(db, 400), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
     try:
         _wait_for(lambda: db.exists() and _finished(db) >= 1, first, what="its first trial")
         for extra in ((), ("--resume",)):
-            second = subprocess.run(_search_cmd(db, 40, *extra), capture_output=True, text=True, cwd=ROOT, timeout=300)
+            assert first.poll() is None, "the first search ended before the second could try"
+            second = subprocess.run(_search_cmd(db, 400, *extra), capture_output=True, text=True, cwd=ROOT,
+                                    timeout=300)
             assert second.returncode != 0
             assert f"is in use by another search (pid {first.pid} on " in second.stderr, second.stderr[-2000:]
             assert "Traceback" not in second.stderr
@@ -114,7 +117,7 @@ def test_two_searches_on_one_store_cannot_both_run_and_a_killed_holder_is_taken_
         if first.poll() is None:
             first.kill()
     done = _finished(db)
-    assert 1 <= done < 40
+    assert 1 <= done < 400
     assert (tmp_path / "s.db.lock").exists()  # the killed holder's lock file is left behind: stale, not held
     r = subprocess.run(_search_cmd(db, done + 1, "--resume"), capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
