@@ -190,6 +190,16 @@ RECIPE_FLAGS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_d
                 "label_smoothing", "drop_path", "auxiliary_weight", "seed", "device", "max_steps")
 
 
+def _caused_by_interrupt(e: BaseException) -> bool:
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
+
+
 _TAKES_A_SIGNED_METRIC = ("--objective", "--pareto")
 
 
@@ -210,8 +220,12 @@ def _signed_metrics(argv: Sequence[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(_signed_metrics(sys.argv[1:] if argv is None else list(argv)))
+    try:
+        parser = build_parser()
+        args = parser.parse_args(_signed_metrics(sys.argv[1:] if argv is None else list(argv)))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     try:
         return int(_COMMANDS[args.command](args) or 0)
     except NasError as e:
@@ -226,6 +240,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as e:  # the CLI never shows a traceback unless asked to
+        if _caused_by_interrupt(e):  # a Ctrl-C that Python wrapped (class creation, an import) is still one
+            print("interrupted", file=sys.stderr)
+            return 130
         if os.environ.get("NASDSL_DEBUG"):
             traceback.print_exc()
         print(f"internal error: {type(e).__name__}: {e} (set NASDSL_DEBUG=1 for a traceback; please report it)",

@@ -174,7 +174,9 @@ def test_ctrl_c_while_the_command_starts_is_quiet(tmp_path, delay):
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 130 and "Traceback" not in err, (head, delay, err[-2000:])
+        # 130, or ended by SIGINT itself (the shell's 130 too): CPython 3.11 does that after a KeyboardInterrupt
+        # raised inside exec() of a string (dataclasses, while torch loads), even once it was caught
+        assert proc.returncode in (130, -signal.SIGINT) and "Traceback" not in err, (head, delay, err[-2000:])
         assert "interrupted" in err
 
 
