@@ -73,7 +73,7 @@ def _worker_search(db, **popen) -> subprocess.Popen:
                             cwd=ROOT, **popen)
     try:
         _wait_for(lambda: len(_children(proc.pid)) >= 2, proc, what="two workers")
-        _wait_for(lambda: db.exists() and _finished(db) >= 1, proc, what="a trial from the workers")
+        _wait_for(lambda: _started(db) >= 1, proc, what="a trial from the workers")
     except BaseException:
         proc.kill()
         raise
@@ -96,6 +96,14 @@ def _finished(db) -> int:
         return st.finished_count()
 
 
+def _started(db) -> int:
+    """Finished trials of a store another process may still be creating (0 until its tables exist)."""
+    try:
+        return _finished(db) if db.exists() else 0
+    except StoreError:  # the file is there, its tables not yet: polled a moment too early
+        return 0
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
 def test_two_searches_on_one_store_cannot_both_run_and_a_killed_holder_is_taken_over(tmp_path):
     """Two identical searches at once finished 60 trials for a budget of 30 (21 architectures twice)."""
@@ -103,7 +111,7 @@ def test_two_searches_on_one_store_cannot_both_run_and_a_killed_holder_is_taken_
     # a budget it cannot reach while the second search tries twice (the CI dry run saw 40 trials end first)
     first = subprocess.Popen(_search_cmd(db, 400), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
     try:
-        _wait_for(lambda: db.exists() and _finished(db) >= 1, first, what="its first trial")
+        _wait_for(lambda: _started(db) >= 1, first, what="its first trial")
         for extra in ((), ("--resume",)):
             assert first.poll() is None, "the first search ended before the second could try"
             second = subprocess.run(_search_cmd(db, 400, *extra), capture_output=True, text=True, cwd=ROOT,
