@@ -190,6 +190,11 @@ RECIPE_FLAGS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_d
                 "label_smoothing", "drop_path", "auxiliary_weight", "seed", "device", "max_steps")
 
 
+def _interrupted() -> int:
+    print("interrupted", file=sys.stderr)
+    return 130
+
+
 def _caused_by_interrupt(e: BaseException) -> bool:
     seen: set[int] = set()
     while e is not None and id(e) not in seen:
@@ -224,8 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         args = parser.parse_args(_signed_metrics(sys.argv[1:] if argv is None else list(argv)))
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return _interrupted()
     try:
         return int(_COMMANDS[args.command](args) or 0)
     except NasError as e:
@@ -235,14 +239,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return _interrupted()
     except BrokenPipeError:
         return 0
     except Exception as e:  # the CLI never shows a traceback unless asked to
         if _caused_by_interrupt(e):  # a Ctrl-C that Python wrapped (class creation, an import) is still one
-            print("interrupted", file=sys.stderr)
-            return 130
+            return _interrupted()
         if os.environ.get("NASDSL_DEBUG"):
             traceback.print_exc()
         print(f"internal error: {type(e).__name__}: {e} (set NASDSL_DEBUG=1 for a traceback; please report it)",

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .search import parse_objective, pareto_front
-from .space import Space
 from .files import FileError, atomic, write_atomic
-from .trained import input_shape
+from .trained import architecture
 from .store import Store, TrialRecord
 
 
@@ -176,8 +175,7 @@ def write_html(store: Store, out_dir: str | Path) -> Path:
         write_atomic(out / "best_genotype.json", json.dumps({"space": meta.get("network"),
                                                              "values": best.genotype.values}, indent=2))
         try:
-            space = Space.from_file(meta["space"], network=meta.get("network"), params=meta.get("params") or None)
-            arch = space.realize(best.genotype, input_shape=input_shape(meta))
+            arch = architecture(store, best)
             write_atomic(out / "best_architecture.json", arch.to_json(indent=1))
             from .draw import arch_to_dot, render
 

@@ -148,15 +148,21 @@ _META_TYPES: dict[str, tuple[Any, str]] = {  # what the search writes into the m
 _MAY_BE_NULL = frozenset(("params", "data"))  # a search without overrides, the estimator's default data
 
 
-def _sqlite_trouble(path: Path, e: sqlite3.DatabaseError) -> StoreError:
+def _damaged(path: Path, said: str) -> StoreError:
+    return StoreError(f"store '{path}' is damaged (SQLite: {said}); nothing was changed. "
+                      f"`sqlite3 {path} .recover > rows.sql` saves what can still be read")
+
+
+def _sqlite_trouble(path: Path, e: sqlite3.DatabaseError, opening: bool = False) -> StoreError:
     """What a damaged, full or otherwise unusable SQLite file means for the store, in one line."""
     said = str(e)
     if "not a database" in said:  # never was one, or its header is gone
         return StoreError(f"cannot open store '{path}': it is not an SQLite database (SQLite: {said}); "
                           "nothing was changed")
     if any(w in said for w in ("malformed", "unsupported file format", "corrupt")):
-        return StoreError(f"store '{path}' is damaged (SQLite: {said}); nothing was changed. "
-                          f"`sqlite3 {path} .recover > rows.sql` saves what can still be read")
+        return _damaged(path, said)
+    if opening:
+        return StoreError(f"cannot open store '{path}': {said}")
     return StoreError(f"store '{path}' cannot be used (SQLite: {said})")
 
 
@@ -176,8 +182,7 @@ def _check_intact(conn: sqlite3.Connection, path: Path) -> None:
     (first,) = conn.execute("PRAGMA quick_check(1)").fetchone()
     first = " ".join(first.replace("*** in database main ***", "").split())
     if first != "ok":
-        raise StoreError(f"store '{path}' is damaged (SQLite: {first}); nothing was changed. "
-                         f"`sqlite3 {path} .recover > rows.sql` saves what can still be read")
+        raise _damaged(path, first)
 
 
 def _check_is_store(conn: sqlite3.Connection, path: Path) -> set[str]:
@@ -224,10 +229,7 @@ class Store:
             raise
         except sqlite3.DatabaseError as e:
             self._close_quietly()
-            trouble = _sqlite_trouble(self.path, e)
-            if "cannot be used" in str(trouble):
-                trouble = StoreError(f"cannot open store '{self.path}': {e}")
-            raise trouble from None
+            raise _sqlite_trouble(self.path, e, opening=True) from None
         except OSError as e:
             self._close_quietly()
             raise StoreError(f"cannot open store '{self.path}': {e}") from None

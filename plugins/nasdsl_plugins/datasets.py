@@ -25,7 +25,15 @@ def _split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int) -> tuple[np
 
 
 def _standardize(ds: Dataset) -> Dataset:
-    mean, std = float(ds.x_train.mean()), float(ds.x_train.std()) or 1.0
+    """Every split scaled by the training split's mean and deviation: per channel for images of several
+    channels, else one pair (digits and mnist1d, one channel, as they always were)."""
+    x = ds.x_train
+    if x.ndim == 4 and x.shape[1] > 1:
+        mean = x.mean(axis=(0, 2, 3), keepdims=True)
+        std = x.std(axis=(0, 2, 3), keepdims=True)
+        std = np.where(std > 0, std, 1.0)
+    else:
+        mean, std = float(x.mean()), float(x.std()) or 1.0
     for split in ("x_train", "x_valid", "x_test"):
         setattr(ds, split, ((getattr(ds, split) - mean) / std).astype(np.float32))
     return ds
@@ -125,17 +133,6 @@ def _channels_first(data: dict[str, tuple[np.ndarray, np.ndarray]], where: Path)
             f"[{c}, {h}, {w}] (save them as (N, C, H, W) to skip this)"]
 
 
-def _standardize_by_train(data: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
-    """Every split scaled by the training split's mean and deviation: per channel for images, else one pair."""
-    x = data["train"][0]
-    axes = (0, 2, 3) if x.ndim == 4 else None
-    mean = x.mean(axis=axes, keepdims=axes is not None)
-    std = x.std(axis=axes, keepdims=axes is not None)
-    std = np.where(std > 0, std, 1.0)
-    for s, (xs, ys) in data.items():
-        data[s] = (((xs - mean) / std).astype(np.float32), ys)
-
-
 def load_npz(path: str | Path, seed: int = 0) -> Dataset:
     """Arrays from an .npz file: x_train, y_train, x_test, y_test and optionally x_valid, y_valid
     (else 20 % of train, stratified).  Read with allow_pickle=False: no code runs.
@@ -195,8 +192,7 @@ def load_npz(path: str | Path, seed: int = 0) -> Dataset:
         x_train, y_train, x_valid, y_valid = _split(*data["train"], 0.2, seed)
         data["train"], data["valid"] = (x_train, y_train), (x_valid, y_valid)
     notes = _channels_first(data, p)
-    _standardize_by_train(data)
-    ds = Dataset(p.stem, *data["train"], *data["valid"], *data["test"], notes=notes)
+    ds = _standardize(Dataset(p.stem, *data["train"], *data["valid"], *data["test"], notes=notes))
     if ds.x_train.ndim == 2:  # flat features: one channel row
         for split in ("x_train", "x_valid", "x_test"):
             setattr(ds, split, getattr(ds, split)[:, None, None, :])
