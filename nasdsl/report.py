@@ -132,7 +132,8 @@ def _plot_oneshot(epochs: list[dict[str, Any]], path: Path) -> None:
     ax = axes[0][0]
     xs = [e["epoch"] for e in epochs]
     ax.plot(xs, [e["train_loss"] for e in epochs], label="weight loss")
-    ax.plot(xs, [e["arch_loss"] for e in epochs], label="architecture loss")
+    ax.plot(xs, [float("nan") if e["arch_loss"] is None else e["arch_loss"] for e in epochs],
+            label="architecture loss")  # None: a warm-up epoch that trained the weights only
     ax2 = ax.twinx()
     ax2.plot(xs, [e["supernet_acc"] for e in epochs], color="C3", label="supernet accuracy")
     ax.set_xlabel("epoch")

@@ -540,9 +540,12 @@ class OneShotRun:
             self._first = record["epoch"]
         per_epoch = (time.time() - self._t0) / (record["epoch"] - self._first + 1)
         eta = per_epoch * (total - record["epoch"])
+        a_loss = "-" if record["arch_loss"] is None else f"{record['arch_loss']:.4f}"  # None: a weights-only epoch
         print(f"epoch {record['epoch']}/{total}  train_loss {record['train_loss']:.4f}  arch_loss "
-              f"{record['arch_loss']:.4f}  supernet_acc {record['supernet_acc']:.4f}  "
+              f"{a_loss}  supernet_acc {record['supernet_acc']:.4f}  "
               f"changed {changed if prev is not None else '-'} decisions  ETA {eta:.0f}s", flush=True)
+        if record.get("stopped"):
+            print(record["stopped"], flush=True)
 
 
 class _Progress:

@@ -15,7 +15,10 @@ class DartsError(NasdslError):
 
 @dataclass
 class DartsConfig:
-    """DARTS' hyperparameters (the paper's defaults; every one can be overridden with ``-S``)."""
+    """DARTS' hyperparameters (the paper's defaults; every one can be overridden with ``-S``).  The other
+    differentiable methods' configurations extend it with their own fields and defaults."""
+
+    method = "DARTS"  # how errors name the method (a class attribute, not an option)
 
     epochs: int = 50
     batch_size: int = 64
@@ -30,24 +33,32 @@ class DartsConfig:
     a_beta2: float = 0.999
     a_weight_decay: float = 1e-3
     add_none: bool = True  # DARTS searches over the op set plus 'none'
+    early_stop: int = 0  # DARTS+: > 0 stops once a cell of the derived genotype has this many skip connections
+    warmup: int = 0  # the first epochs train the weights only (α is not updated)
     max_steps: int = 0  # > 0: at most this many steps per epoch (a shorter run)
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.order not in (1, 2):
             raise DartsError(f"order is 1 or 2; got {self.order}")
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise DartsError(f"{name} must be at least 1; got {getattr(self, name)}")
-        for name in ("w_lr", "a_lr"):
-            if not getattr(self, name) > 0:
-                raise DartsError(f"{name} must be positive; got {getattr(self, name)}")
-        for name in ("w_lr_min", "w_weight_decay", "a_weight_decay", "grad_clip", "max_steps"):
-            if getattr(self, name) < 0:
-                raise DartsError(f"{name} must be 0 or more; got {getattr(self, name)}")
+        self._at_least(1, "epochs", "batch_size")
+        self._positive("w_lr", "a_lr")
+        self._at_least(0, "w_lr_min", "w_weight_decay", "a_weight_decay", "grad_clip", "max_steps", "early_stop",
+                       "warmup")
         for name in ("w_momentum", "a_beta1", "a_beta2"):
             if not 0 <= getattr(self, name) < 1:
                 raise DartsError(f"{name} must be in [0, 1); got {getattr(self, name)}")
+
+    def _at_least(self, low: float, *names: str) -> None:
+        for name in names:
+            if getattr(self, name) < low:
+                word = "at least 1" if low == 1 else "0 or more"
+                raise DartsError(f"{name} must be {word}; got {getattr(self, name)}")
+
+    def _positive(self, *names: str) -> None:
+        for name in names:
+            if not getattr(self, name) > 0:
+                raise DartsError(f"{name} must be positive; got {getattr(self, name)}")
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -60,9 +71,88 @@ class DartsConfig:
         out: dict[str, Any] = {}
         for k, v in options.items():
             if k not in known:
-                raise DartsError(f"DARTS has no option '{k}'; options: {', '.join(known)}")
+                raise DartsError(f"{cls.method} has no option '{k}'; options: {', '.join(known)}")
             try:
                 out[k] = convert_option(known[k], v)
             except ValueError as e:
-                raise DartsError(f"DARTS option '{k}' {e}") from None
+                raise DartsError(f"{cls.method} option '{k}' {e}") from None
         return cls(**out)
+
+
+def _first_order(cfg: DartsConfig) -> None:
+    if cfg.order != 1:
+        raise DartsError(f"{cfg.method} is first order (order=1); the unrolled second order is DARTS'")
+
+
+@dataclass
+class SnasConfig(DartsConfig):
+    """SNAS (Xie et al., ICLR 2019): single level (weights and α from the same batch and loss), relaxed
+    Gumbel-softmax with the temperature annealed linearly from ``tau`` to ``tau_min``, and a resource
+    penalty ``resource`` × the sampled child's expected parameters (millions)."""
+
+    method = "SNAS"
+
+    tau: float = 1.0
+    tau_min: float = 0.03
+    resource: float = 1e-2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _first_order(self)
+        self._positive("tau", "tau_min")
+        self._at_least(0, "resource")
+
+
+@dataclass
+class GdasConfig(DartsConfig):
+    """GDAS (Dong & Yang, CVPR 2019): one sampled op per decision (hard Gumbel-softmax, straight-through),
+    only that op computed; temperature linearly from ``tau`` to ``tau_min``; AutoDL's NAS-Bench-201
+    protocol: 250 epochs, weight decay 5e-4."""
+
+    method = "GDAS"
+
+    epochs: int = 250
+    w_weight_decay: float = 5e-4
+    tau: float = 10.0
+    tau_min: float = 0.1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _first_order(self)
+        self._positive("tau", "tau_min")
+
+
+@dataclass
+class DrnasConfig(DartsConfig):
+    """DrNAS (Chen et al., ICLR 2021): mixing weights sampled from Dirichlet(ELU(α) + 1) (pathwise
+    gradients), with ``reg`` × KL(Dirichlet(ELU(α) + 1) ‖ Dirichlet(1)) added to the architecture loss."""
+
+    method = "DrNAS"
+
+    reg: float = 1e-3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _first_order(self)
+        self._at_least(0, "reg")
+
+
+@dataclass
+class PcdartsConfig(DartsConfig):
+    """PC-DARTS (Xu et al., ICLR 2020): each op choice runs on 1/``k`` of its input's channels (the rest
+    bypass it, max-pooled on reduction edges; channel shuffle), edge normalisation β on edge tables;
+    the paper's CIFAR settings: batch 256, weights SGD 0.1 cosine to 0, α Adam 6e-4, α from epoch 15."""
+
+    method = "PC-DARTS"
+
+    batch_size: int = 256
+    w_lr: float = 0.1
+    w_lr_min: float = 0.0
+    a_lr: float = 6e-4
+    warmup: int = 15
+    k: int = 4
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _first_order(self)
+        self._at_least(1, "k")

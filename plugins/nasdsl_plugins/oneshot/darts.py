@@ -25,19 +25,32 @@ from typing import Any, Callable, Optional
 import torch
 import torch.nn.functional as F
 
-from ..torch_backend.supernet import Supernet, build_supernet
-from .config import DartsConfig, DartsError
+from ..torch_backend.supernet import Softmax, Supernet, build_supernet
+from .config import DartsConfig, DartsError, DrnasConfig, GdasConfig, PcdartsConfig, SnasConfig
+from .relax import Dirichlet, Gumbel
 
 
 class DartsSearch:
-    """One DARTS run: the supernet, its two optimizers, the halves of the training split."""
+    """One DARTS run: the supernet, its two optimizers, the halves of the training split.
 
-    def __init__(self, space: Any, dataset: Any, config: DartsConfig = DartsConfig(),
+    The other differentiable methods are subclasses that change what DARTS leaves open: how the mixed
+    forward weighs the options (:meth:`relaxation`), a term added to the architecture loss
+    (:meth:`arch_penalty`), single-level training (``single_level``: weights and α from one batch and
+    one loss), and how the supernet is scored while it trains (:meth:`accuracy`)."""
+
+    config_class = DartsConfig
+    single_level = False
+
+    def __init__(self, space: Any, dataset: Any, config: Optional[DartsConfig] = None,
                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
+        config = self.config_class() if config is None else config
+        if not isinstance(config, self.config_class):
+            raise DartsError(f"{type(self).__name__} takes a {self.config_class.__name__}")
         self.space, self.config = space, config
         self.device = torch.device(device)
         torch.manual_seed(config.seed)
-        self.supernet: Supernet = build_supernet(space, dataset.input_shape, add_none=config.add_none)
+        self.supernet: Supernet = build_supernet(space, dataset.input_shape, add_none=config.add_none,
+                                                 partial=getattr(config, "k", 1))
         self.supernet.to(device=self.device, dtype=dtype)
         self.dtype = dtype
         n = len(dataset.y_train)
@@ -45,8 +58,12 @@ class DartsSearch:
         half = n // 2
         x = torch.as_tensor(dataset.x_train, dtype=dtype)
         y = torch.as_tensor(dataset.y_train, dtype=torch.long)
-        self.w_x, self.w_y = x[perm[:half]], y[perm[:half]]
-        self.a_x, self.a_y = x[perm[half:]], y[perm[half:]]
+        if self.single_level:  # one batch and one loss for both: the whole training split
+            half = n
+            self.w_x, self.w_y = self.a_x, self.a_y = x[perm], y[perm]
+        else:
+            self.w_x, self.w_y = x[perm[:half]], y[perm[:half]]
+            self.a_x, self.a_y = x[perm[half:]], y[perm[half:]]
         self.valid = (torch.as_tensor(dataset.x_valid, dtype=dtype), torch.as_tensor(dataset.y_valid, dtype=torch.long))
         self.weights = self.supernet.weights()
         self.alphas = self.supernet.arch_parameters()
@@ -59,7 +76,23 @@ class DartsSearch:
             self.steps_per_epoch = min(self.steps_per_epoch, config.max_steps)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, T_max=config.epochs, eta_min=config.w_lr_min)
         self.epoch = 0
+        self.stopped = ""  # why the run stopped before its last epoch (DARTS+), once it has
         self.gen = torch.Generator().manual_seed(config.seed + 1)
+        self.supernet.relax = self.relaxation()
+
+    # ---------------------------------------------------------------- what a method changes
+    def relaxation(self) -> Any:
+        """How this epoch's mixed forwards weigh the options (DARTS: the softmax of α)."""
+        return Softmax()
+
+    def arch_penalty(self) -> torch.Tensor | float:
+        """A term added to the architecture loss after a forward (none for DARTS)."""
+        return 0.0
+
+    def anneal(self, tau: float, tau_min: float) -> float:
+        """A temperature going linearly from ``tau`` at the first epoch to ``tau_min`` at the last."""
+        last = max(1, self.config.epochs - 1)
+        return tau - (tau - tau_min) * min(self.epoch, last) / last
 
     # ---------------------------------------------------------------- losses and gradients
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -93,8 +126,14 @@ class DartsSearch:
 
     def arch_gradient(self, xt: torch.Tensor, yt: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor) -> list[torch.Tensor]:
         """∇α of the architecture objective: first order, or the unrolled second-order approximation."""
+        return self._arch_gradient(xt, yt, xv, yv)[0]
+
+    def _arch_gradient(self, xt: torch.Tensor, yt: torch.Tensor, xv: torch.Tensor,
+                       yv: torch.Tensor) -> tuple[list[torch.Tensor], float]:
+        """(∇α, the architecture loss it is the gradient of)."""
         if self.config.order == 1:
-            return self._grads(self.loss(xv, yv), self.alphas)
+            lv = self.loss(xv, yv)
+            return self._grads(lv + self.arch_penalty(), self.alphas), float(lv.detach())
         xi = self.w_opt.param_groups[0]["lr"]
         unrolled = self._virtual_step(xt, yt, xi)
         w = self._swap(unrolled)
@@ -107,13 +146,13 @@ class DartsSearch:
         norm = torch.sqrt(sum((d * d).sum() for d in dw))
         eps = 0.01 / float(norm) if float(norm) > 0 else 0.0
         if eps == 0.0:
-            return da
+            return da, float(lv.detach())
         hv = []
         for sign in (1.0, -1.0):
             self._swap([p + sign * eps * d for p, d in zip(w, dw)])
             hv.append(self._grads(self.loss(xt, yt), self.alphas))
         self._swap(w)
-        return [a - xi * (gp - gm) / (2 * eps) for a, gp, gm in zip(da, hv[0], hv[1])]
+        return [a - xi * (gp - gm) / (2 * eps) for a, gp, gm in zip(da, hv[0], hv[1])], float(lv.detach())
 
     def unrolled_objective(self, xt: torch.Tensor, yt: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor,
                            xi: Optional[float] = None) -> torch.Tensor:
@@ -127,28 +166,41 @@ class DartsSearch:
         return F.cross_entropy(out, yv.to(self.device))
 
     # ---------------------------------------------------------------- training
-    def step(self, xt: torch.Tensor, yt: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor) -> tuple[float, float]:
-        """One DARTS step: α on (xv, yv), then w on (xt, yt). Returns (weight loss, architecture loss)."""
+    def step(self, xt: torch.Tensor, yt: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor) -> tuple[float, Optional[float]]:
+        """One step: α on (xv, yv), then w on (xt, yt) (single level: both from (xt, yt), one loss).
+        Returns (weight loss, architecture loss); the architecture loss is the one its gradient was taken of
+        (None in a warm-up epoch, where α is not trained)."""
         self.supernet.train()
-        grads = self.arch_gradient(xt, yt, xv, yv)
-        self.a_opt.zero_grad(set_to_none=True)
-        for p, g in zip(self.alphas, grads):
-            p.grad = g.detach()
-        self.a_opt.step()
-        with torch.no_grad():
-            a_loss = float(self.loss(xv, yv))
+        if self.single_level:
+            self.a_opt.zero_grad(set_to_none=True)
+            self.w_opt.zero_grad(set_to_none=True)
+            lt = self.loss(xt, yt)
+            (lt + self.arch_penalty()).backward()
+            self._weight_step(lt)
+            self.a_opt.step()
+            return float(lt.detach()), float(lt.detach())
+        a_loss = None
+        if self.epoch >= self.config.warmup:  # a warm-up epoch trains the weights only
+            grads, a_loss = self._arch_gradient(xt, yt, xv, yv)
+            self.a_opt.zero_grad(set_to_none=True)
+            for p, g in zip(self.alphas, grads):
+                p.grad = g.detach()
+            self.a_opt.step()
         self.w_opt.zero_grad(set_to_none=True)
         lt = self.loss(xt, yt)
         lt.backward()
         for p in self.alphas:  # α moves only by its own optimizer
             p.grad = None
+        return self._weight_step(lt), a_loss
+
+    def _weight_step(self, lt: torch.Tensor) -> float:
         if self.config.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.weights, self.config.grad_clip)
         self.w_opt.step()
         value = float(lt.detach())
         if not math.isfinite(value):
             raise DartsError(f"the supernet's training loss became {value} at epoch {self.epoch + 1}")
-        return value, a_loss
+        return value
 
     def run_epoch(self) -> dict[str, Any]:
         """One epoch over the halves; the epoch's losses, the supernet's accuracy on the α half, the derived genotype."""
@@ -156,6 +208,7 @@ class DartsSearch:
         wi = torch.randperm(len(self.w_y), generator=self.gen)
         ai = torch.randperm(len(self.a_y), generator=self.gen)
         w_losses, a_losses = [], []
+        self.supernet.relax = self.relaxation()
         for s in range(self.steps_per_epoch):
             tw, ta = wi[s * bs:(s + 1) * bs], ai[(s * bs) % len(ai):][:bs]
             if len(ta) < len(tw):
@@ -165,14 +218,34 @@ class DartsSearch:
             a_losses.append(la)
         self.sched.step()
         self.epoch += 1
-        return {"epoch": self.epoch, "train_loss": sum(w_losses) / len(w_losses),
-                "arch_loss": sum(a_losses) / len(a_losses), "supernet_acc": self.accuracy(self.a_x, self.a_y),
-                "genotype": self.supernet.derive(), "probabilities": self.probabilities()}
+        genotype = self.supernet.derive()
+        rec = {"epoch": self.epoch, "train_loss": sum(w_losses) / len(w_losses),
+               "arch_loss": None if None in a_losses else sum(a_losses) / len(a_losses), "supernet_acc": self.accuracy(self.a_x, self.a_y),
+               "genotype": genotype, "probabilities": self.probabilities()}
+        self.stopped = self.stop_rule(genotype)
+        if self.stopped:
+            rec["stopped"] = self.stopped
+        return rec
+
+    def stop_rule(self, genotype: dict[str, Any]) -> str:
+        """DARTS+ (``early_stop=N``): why the search stops after this epoch ('' to go on): a cell of the
+        derived genotype holds N or more skip connections (the collapse toward parameter-free ops)."""
+        n = self.config.early_stop
+        if not n:
+            return ""
+        for cell, count in sorted(skip_counts(self.space, genotype).items()):
+            if count >= n:
+                return f"DARTS+ early stop: cell '{cell}' has {count} skip connections (early_stop={n})"
+        return ""
+
+    @property
+    def done(self) -> bool:
+        return bool(self.stopped) or self.epoch >= self.config.epochs
 
     def run(self, on_epoch: Optional[Callable[[dict[str, Any]], None]] = None) -> list[dict[str, Any]]:
         """The remaining epochs; each epoch's record is given to ``on_epoch`` as it ends."""
         out = []
-        while self.epoch < self.config.epochs:
+        while not self.done:
             rec = self.run_epoch()
             out.append(rec)
             if on_epoch is not None:
@@ -180,6 +253,14 @@ class DartsSearch:
         return out
 
     def accuracy(self, x: torch.Tensor, y: torch.Tensor, batch: int = 256) -> float:
+        """The supernet's accuracy on (x, y) in eval mode, under the expected weights (softmax of α)."""
+        relax, self.supernet.relax = self.supernet.relax, Softmax()
+        try:
+            return self._accuracy(x, y, batch)
+        finally:
+            self.supernet.relax = relax
+
+    def _accuracy(self, x: torch.Tensor, y: torch.Tensor, batch: int) -> float:
         was = self.supernet.training
         self.supernet.eval()
         correct = 0
@@ -198,16 +279,97 @@ class DartsSearch:
     def state_dict(self) -> dict[str, Any]:
         """Everything a resumed run needs (plain tensors and numbers: loads with weights_only=True)."""
         return {"supernet": self.supernet.state_dict(), "w_opt": self.w_opt.state_dict(), "a_opt": self.a_opt.state_dict(),
-                "sched": self.sched.state_dict(), "epoch": self.epoch, "gen": self.gen.get_state(),
-                "torch_rng": torch.get_rng_state(), "config": asdict(self.config)}
+                "sched": self.sched.state_dict(), "epoch": self.epoch, "stopped": self.stopped, "gen": self.gen.get_state(),
+                "torch_rng": torch.get_rng_state(), "config": asdict(self.config), "method": self.config.method}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("config") != asdict(self.config):
-            raise DartsError("the checkpoint is of a DARTS run with other options")
+        if state.get("config") != asdict(self.config) or state.get("method", "DARTS") != self.config.method:
+            raise DartsError(f"the checkpoint is of a {state.get('method', 'DARTS')} run with other options")
         self.supernet.load_state_dict(state["supernet"])
         self.w_opt.load_state_dict(state["w_opt"])
         self.a_opt.load_state_dict(state["a_opt"])
         self.sched.load_state_dict(state["sched"])
         self.epoch = int(state["epoch"])
+        self.stopped = str(state.get("stopped", ""))
         self.gen.set_state(state["gen"])
         torch.set_rng_state(state["torch_rng"])
+
+
+def skip_counts(space: Any, genotype: dict[str, Any]) -> dict[str, int]:
+    """How many op decisions of each cell (the decisions' name before the first dot) chose a skip connection."""
+    from nasdsl import primitives
+
+    skip = primitives.get("skip_connect")
+    out: dict[str, int] = {}
+    for name, d in space.decisions.items():
+        if getattr(d, "kind", None) != "op":
+            continue
+        v = genotype.get(name)
+        if isinstance(v, str) and primitives.get(v.split("(")[0].strip()) is skip:
+            cell = name.split(".")[0]
+            out[cell] = out.get(cell, 0) + 1
+    return out
+
+
+class SnasSearch(DartsSearch):
+    """SNAS: single level, relaxed Gumbel-softmax (temperature annealed), a resource penalty on the sampled
+    child's expected parameters."""
+
+    config_class = SnasConfig
+    single_level = True
+
+    def relaxation(self) -> Any:
+        return Gumbel(self.anneal(self.config.tau, self.config.tau_min))
+
+    def arch_penalty(self) -> torch.Tensor | float:
+        if not self.config.resource:
+            return 0.0
+        return self.config.resource * self.supernet.expected_params(self.supernet.last_mixture) / 1e6
+
+
+class GdasSearch(DartsSearch):
+    """GDAS: one op sampled per decision by hard Gumbel-softmax (straight through); only that op runs."""
+
+    config_class = GdasConfig
+
+    def relaxation(self) -> Any:
+        return Gumbel(self.anneal(self.config.tau, self.config.tau_min), hard=True)
+
+    def accuracy(self, x: torch.Tensor, y: torch.Tensor, batch: int = 256) -> float:
+        """The accuracy of the child it derives now, run on the shared weights (what GDAS keeps)."""
+        self.supernet.activate(self.supernet.derive())
+        try:
+            return self._accuracy(x, y, batch)
+        finally:
+            self.supernet.activate(None)
+
+
+class DrnasSearch(DartsSearch):
+    """DrNAS: mixing weights drawn from Dirichlet(ELU(α) + 1); a KL term toward Dirichlet(1) on α."""
+
+    config_class = DrnasConfig
+
+    def relaxation(self) -> Any:
+        return Dirichlet()
+
+    def arch_penalty(self) -> torch.Tensor | float:
+        if not self.config.reg:
+            return 0.0
+        kl = 0.0
+        for dec, key in self.supernet._alpha.items():
+            if self.supernet._kind[dec] == "subset":
+                continue
+            conc = F.elu(self.supernet.alphas[key]) + 1
+            prior = torch.distributions.Dirichlet(torch.ones_like(conc))
+            kl = kl + torch.distributions.kl_divergence(torch.distributions.Dirichlet(conc), prior).sum()
+        return self.config.reg * kl
+
+
+class PcdartsSearch(DartsSearch):
+    """PC-DARTS: partial channels (K) and edge normalisation, in the supernet (``partial=K``); otherwise DARTS."""
+
+    config_class = PcdartsConfig
+
+
+METHODS = {"darts": DartsSearch, "snas": SnasSearch, "gdas": GdasSearch, "drnas": DrnasSearch,
+           "pcdarts": PcdartsSearch}

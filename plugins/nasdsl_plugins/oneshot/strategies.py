@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Any, ClassVar
 
 from nasdsl.strategy import OneShotStrategy
 
-from .config import DartsConfig, DartsError
+from .config import DartsConfig, DartsError, DrnasConfig, GdasConfig, PcdartsConfig, SnasConfig
 
 
 def _device(name: str) -> str:
@@ -22,33 +22,71 @@ def _device(name: str) -> str:
 
 class Darts(OneShotStrategy):
     """``--strategy darts``: DARTS on the supernet of the space; the derived genotype is retrained by the
-    estimator (``-E epochs=...`` sets the retraining's epochs). Options: :class:`DartsConfig`'s fields."""
+    estimator (``-E epochs=...`` sets the retraining's epochs). Options: :class:`DartsConfig`'s fields.
+    The other differentiable methods are subclasses naming their configuration."""
 
     name = "darts"
+    config_class: ClassVar[type] = DartsConfig
     defaults = {k: v for k, v in asdict(DartsConfig()).items() if k != "seed"}
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        cls.defaults = {k: v for k, v in asdict(cls.config_class()).items() if k != "seed"}
 
     def __init__(self, space: Any, seed: int = 0, **options: Any):
         super().__init__(space, seed, **options)
-        self.config = DartsConfig.from_options({**options, "seed": seed})
+        self.config = self.config_class.from_options({**options, "seed": seed})
         from ..torch_backend.supernet import check_supernet
 
-        check_supernet(space, add_none=self.config.add_none)  # a construct it cannot relax stops here
+        check_supernet(space, add_none=self.config.add_none, partial=getattr(self.config, "k", 1))  # a construct it cannot relax stops here
 
     def search(self, run: Any) -> Any:
         """Train (resuming from ``run.checkpoint``), report each epoch to ``run``; the derived genotype."""
         import torch
 
         from ..torch_backend.train import save_atomic
-        from .darts import DartsSearch
+        from .darts import METHODS
 
-        search = DartsSearch(self.space, run.data, self.config, device=_device(run.device))
+        search = METHODS[self.name](self.space, run.data, self.config, device=_device(run.device))
         records: list[dict[str, Any]] = []
         if run.checkpoint.is_file():
             state = torch.load(run.checkpoint, map_location=search.device, weights_only=True)
             search.load_state_dict(state)
-            records = run.epochs()[:search.epoch]
-        while search.epoch < self.config.epochs:
+            # the epochs as the checkpoint has them: a kill between saving it and storing the epoch loses none
+            records = list(state.get("records", run.epochs()[:search.epoch]))
+            if len(records) > len(run.epochs()):
+                run.epoch_done(records, self.config.epochs)
+        while not search.done:
             records.append(search.run_epoch())
-            save_atomic(search.state_dict(), run.checkpoint, "supernet checkpoint")  # a kill leaves the last whole one
+            save_atomic({**search.state_dict(), "records": records}, run.checkpoint,
+                        "supernet checkpoint")  # a kill leaves the last whole one
             run.epoch_done(records, self.config.epochs)
         return search.supernet.derive()
+
+
+class Snas(Darts):
+    """``--strategy snas``: SNAS (single level, relaxed Gumbel-softmax, resource penalty); :class:`SnasConfig`."""
+
+    name = "snas"
+    config_class = SnasConfig
+
+
+class Gdas(Darts):
+    """``--strategy gdas``: GDAS (one sampled op per decision, only it computed); :class:`GdasConfig`."""
+
+    name = "gdas"
+    config_class = GdasConfig
+
+
+class Drnas(Darts):
+    """``--strategy drnas``: DrNAS (Dirichlet mixing weights, KL regulariser); :class:`DrnasConfig`."""
+
+    name = "drnas"
+    config_class = DrnasConfig
+
+
+class Pcdarts(Darts):
+    """``--strategy pcdarts``: PC-DARTS (partial channels, edge normalisation); :class:`PcdartsConfig`."""
+
+    name = "pcdarts"
+    config_class = PcdartsConfig

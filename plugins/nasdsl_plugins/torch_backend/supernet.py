@@ -14,6 +14,13 @@ decision name (every use of a decision shares it).
   candidate; ``independent`` picks have one row of logits per slot); a ``subset`` gates each
   candidate by a sigmoid; a depth choice is the softmax-weighted sum of the outputs at each
   depth; a value choice on a merge's mode is the softmax-weighted sum of the modes' results.
+* how mixed mode weighs the options is ``supernet.relax`` (default :class:`Softmax`; the sampling methods'
+  relaxations are in ``nasdsl_plugins.oneshot.relax``): it gives each decision's weights and which options
+  are on, and an option that is off (not sampled) is not computed at all;
+* ``partial=K`` (PC-DARTS): each op choice's options are built for, and run on, the first C/K channels of
+  its input; the rest bypass the choice (max-pooled where the op halves the size) and the result is
+  channel-shuffled in K groups; each candidate edge of an edge table is weighed by softmax(β) (edge
+  normalisation, β in ``betas``), and derivation ranks edges by softmax(α)·softmax(β);
 * ``activate(values)``: forward runs exactly the selected child (the nodes that
   ``SupernetIR.select`` realizes) on the shared weights; ``activate(None)`` goes back to mixed mode.
 * ``derive()``: the argmax genotype (for an edge table, the DARTS rule: the k candidates whose
@@ -41,6 +48,7 @@ from nasdsl.compiler import passes
 from nasdsl.errors import NasdslError
 
 from .builder import _safe
+from .ops import ChannelShuffle as _SHUFFLE
 
 
 class SupernetError(NasdslError):
@@ -55,15 +63,19 @@ class Supernet(nn.Module):
     """One module per op node of the supernet IR, one architecture parameter per decision."""
 
     def __init__(self, space: Any, input_shape: Optional[Sequence[int]] = None, add_none: bool = False,
-                 weights: bool = True):
+                 weights: bool = True, partial: int = 1):
         super().__init__()
         self.space = space
+        if int(partial) < 1:
+            raise SupernetError(f"partial channels: K must be at least 1; got {partial}")
+        self.partial = int(partial)  # PC-DARTS' K: each op choice runs on 1/K of its input's channels
         self._with_weights = weights  # False: only check that the space can be relaxed (no module is built)
         self.add_none = add_none
         self.input_shape = tuple(input_shape) if input_shape else None
         self.ir = space.supernet(self.input_shape)
         self.ops = nn.ModuleDict()
         self.alphas = nn.ParameterDict()
+        self.betas = nn.ParameterDict()  # PC-DARTS' edge normalisation: one logit per candidate edge of a table
         self._module: dict[str, str] = {}  # IR op node -> key in self.ops
         self._spec: dict[str, tuple] = {}  # IR op node -> (base, lowered args, input shape)
         self._alpha: dict[str, str] = {}  # decision -> key in self.alphas
@@ -74,9 +86,20 @@ class Supernet(nn.Module):
         self._edge_ops: dict[str, list] = {}  # edge-table pick -> the op options of its edges
         self._alias: dict[str, str] = {}  # IR node of a pick's slot s > 0 -> the same node of slot 0
         self._slot_choice: set[str] = set()  # choice nodes of edge-table picks' slots (no logits of their own)
+        self._edge_row: dict[str, tuple[str, int]] = {}  # slot choice node of an edge table -> (pick decision, row)
+        self._paths: dict[str, tuple] = {}  # node -> the branches it exists under (nodes with a path only)
         self._active: Optional[list] = None
         self._active_values: Optional[dict] = None
+        self.relax: Any = Softmax()  # how mixed mode weighs the options (a method sets its own)
+        self.last_mixture: Optional[dict[str, tuple]] = None  # the weights the latest mixed forward used
+        self._opt_params: Optional[dict[str, dict[int, int]]] = None  # choice node -> option -> parameters
+        self._beta: dict[str, str] = {}  # edge-table decision -> key in self.betas
+        self._pc: dict[str, tuple[str, int]] = {}  # choice node -> (its input node, channels its ops run on)
+        self._pc_head: dict[str, int] = {}  # op node -> the first channels of its choice's input it reads
         self._build()
+        g = self.ir.graph
+        self._paths = {n: tuple(tuple(p) for p in g.nodes[n]["path"]) for n in self.ir.nodes()
+                       if g.nodes[n]["path"] and g.nodes[n]["kind"] in ("op", "merge", "subset")}
 
     # ---------------------------------------------------------------- construction
     def _where(self, n: str) -> str:
@@ -154,10 +177,50 @@ class Supernet(nn.Module):
                         self._refuse(n, f"input choice '{a['decision']}'", "has slots that differ on one candidate")
                     self._alias.update(zip(mine, first))
             self._slot_choice.update(c for row in a["slots"] for c in row)
+            for row in a["slots"]:
+                self._edge_row.update((ch, (a["decision"], c)) for c, ch in enumerate(row))
 
     def _adds_none(self, options: Sequence[str]) -> bool:
         return self.add_none and not any(primitives.get(str(o).split("(")[0].strip()) is primitives.get("none")
                                          for o in options)
+
+    def _pc_choice(self, n: str) -> Optional[str]:
+        """The partial-channel choice op node ``n`` is an option of (None when it is not under one)."""
+        if not self._pc:
+            return None
+        opts = [p for p in self.ir.graph.nodes[n]["path"] if p[0] == "opt"]
+        return opts[-1][1] if opts and opts[-1][1] in self._pc else None
+
+    def _partial_choices(self) -> None:
+        """PC-DARTS: every op choice whose options are chains of ops keeping its input's C channels runs them
+        on the first C/K channels; the rest bypass the choice.  Anything else is refused, named."""
+        g = self.ir.graph
+        K = self.partial
+        under: dict[str, list[str]] = {}
+        for n in self.ir.nodes("op"):
+            opts = [p for p in g.nodes[n]["path"] if p[0] == "opt"]
+            if opts:
+                under.setdefault(opts[-1][1], []).append(n)
+        for ch in self.ir.nodes("choice"):
+            a = g.nodes[ch]
+            what = f"op choice '{a['decision']}'"
+            mine = under.get(ch, [])
+            inputs = {g.nodes[m]["inp"] for m in mine} - set(mine)
+            nested = [e for e in a["ends"] if g.nodes[e]["kind"] != "op"]
+            if nested or len(inputs) != 1:
+                self._refuse(ch, what, f"has options that are not chains of ops on one input, so partial channels "
+                             f"(K={K}) cannot split it")
+            (inp,) = inputs
+            c_in, out = self._shape(inp), self._shape(ch)
+            if not c_in or not out or len(c_in) != 3 or c_in[0] != out[0] or any(
+                    self._shape(m) is None or self._shape(m)[0] != c_in[0] for m in mine):
+                self._refuse(ch, what, f"has options that change the number of channels, so partial channels (K={K}) "
+                             "cannot bypass the rest")
+            if c_in[0] % K:
+                self._refuse(ch, what, f"has {c_in[0]} channels, which partial channels K={K} do not divide")
+            self._pc[ch] = (inp, c_in[0] // K)
+            self._pc_head.update((m, c_in[0] // K) for m in mine if g.nodes[m]["inp"] == inp)
+        self.shuffle = _SHUFFLE(K)
 
     def _build(self) -> None:
         g = self.ir.graph
@@ -165,6 +228,8 @@ class Supernet(nn.Module):
         zero_memo: dict = {}
         taken: set[str] = set()
         self._edge_slots()
+        if self.partial > 1:
+            self._partial_choices()
         for n in self.ir.nodes():
             a = g.nodes[n]
             kind = a["kind"]
@@ -181,7 +246,14 @@ class Supernet(nn.Module):
                 in_shape = self._shape(a["inp"])
                 if in_shape is None:
                     self._refuse(n, f"op '{a['op']}'", "has an input whose shape is only known once a genotype is chosen")
-                prim, args = passes.lower_op(primitives.get(a["op"]), dict(a["args"]), in_shape)
+                args = dict(a["args"])
+                ch = self._pc_choice(n)
+                if ch is not None:  # PC-DARTS: the op is built for 1/K of the channels
+                    part = self._pc[ch][1]
+                    in_shape = (part, *in_shape[1:])
+                    if isinstance(args.get("channels"), int):
+                        args["channels"] = part
+                prim, args = passes.lower_op(primitives.get(a["op"]), args, in_shape)
                 factory = _get_op(prim.canonical)
                 if factory is None:
                     self._refuse(n, f"op '{a['op']}'", f"has no PyTorch implementation ('{prim.canonical}')")
@@ -206,6 +278,9 @@ class Supernet(nn.Module):
                     self._param(n, dec, "edge", labels, rows=len(labels), k=a["k"], cols=len(opts),
                                 none=self._adds_none(opts))
                     self._edge_ops[dec] = opts
+                    if self.partial > 1 and dec not in self._beta:  # PC-DARTS' edge normalisation
+                        self._beta[dec] = key = _safe(dec, set(self.betas.keys()))
+                        self.betas[key] = nn.Parameter(1e-3 * torch.randn(len(labels)))
                 elif a["mode"] == "independent":
                     self._param(n, dec, "independent", labels, rows=a["k"], k=a["k"])
                 else:
@@ -275,12 +350,43 @@ class Supernet(nn.Module):
 
     # ---------------------------------------------------------------- parameters
     def arch_parameters(self) -> list[nn.Parameter]:
-        """The architecture logits, one tensor per decision name."""
-        return list(self.alphas.values())
+        """The architecture logits, one tensor per decision name (then PC-DARTS' edge logits β, if any)."""
+        return list(self.alphas.values()) + list(self.betas.values())
 
     def weights(self) -> list[nn.Parameter]:
         """The op weights (never an architecture parameter)."""
         return list(self.ops.parameters())
+
+    def expected_params(self, mix: Optional[dict[str, tuple]] = None) -> torch.Tensor:
+        """Σ over op choices of Σᵢ wᵢ · (parameters of option i): the child's parameter count under the
+        weights ``mix`` (default: this relaxation's), differentiable in them (SNAS' resource term).  An
+        option's parameters are those of the ops directly under it (a nested choice counts its own)."""
+        mix = self.mixture() if mix is None else mix
+        if self._opt_params is None:
+            g = self.ir.graph
+            self._opt_params = {}
+            for n in self.ir.nodes("op"):
+                path = g.nodes[n]["path"]
+                opts = [p for p in path if p[0] == "opt"]
+                if n in self._alias or not opts:
+                    continue
+                ch, i = opts[-1][1], opts[-1][2]
+                count = sum(p.numel() for p in self.ops[self._module[n]].parameters())
+                row = self._opt_params.setdefault(ch, {})
+                row[i] = row.get(i, 0) + count
+        total = None
+        for ch, row in self._opt_params.items():
+            if ch in self._edge_row:
+                dec, r = self._edge_row[ch]
+                w = mix[dec][0][r]
+            else:
+                dec = self.ir.graph.nodes[ch]["decision"]
+                if dec not in mix:
+                    continue
+                w = mix[dec][0]
+            term = sum(w[i] * c for i, c in row.items())
+            total = term if total is None else total + term
+        return total if total is not None else torch.zeros(())
 
     def alpha(self, decision: str) -> nn.Parameter:
         return self.alphas[self._alpha[decision]]
@@ -290,6 +396,9 @@ class Supernet(nn.Module):
 
     # ---------------------------------------------------------------- selection
     def _select(self, values: dict[str, Any]):
+        if self._pc:
+            raise SupernetError(f"cannot run a child on a partial-channel supernet (PC-DARTS, K={self.partial}): its "
+                                "candidate ops hold 1/K of the channels, so the derived genotype is retrained instead")
         g = self.space.validate(values)
         sel = self.ir.select(g.values)
         shapes = {nd[0]: tuple(nd[2]) for nd in sel.nodes}
@@ -343,9 +452,38 @@ class Supernet(nn.Module):
                 out = v[ins[0]]
         return out
 
-    def _weights_of(self, decision: str, gate: bool = False) -> torch.Tensor:
-        a = self.alpha(decision)
-        return torch.sigmoid(a) if gate else torch.softmax(a, dim=-1)
+    def mixture(self) -> dict[str, tuple]:
+        """Each decision's (weights, on) for one mixed forward, from ``self.relax``: ``on`` None computes every
+        option; otherwise (a sampling method) a nested list of booleans of the weights' shape, and an option
+        that is off is not computed at all (its weight is exactly zero)."""
+        return {dec: self.relax(self, dec, self.alphas[key]) for dec, key in self._alpha.items()}
+
+    def _dead(self, mix: dict[str, tuple]) -> set[str]:
+        """The nodes under a branch the sampled weights leave out (none when every option is computed)."""
+        if all(on is None for _, on in mix.values()):
+            return set()
+        g = self.ir.graph
+        ons = {dec: on for dec, (_, on) in mix.items()}
+
+        def live(p: tuple) -> bool:
+            if p[0] == "opt":
+                if p[1] in self._edge_row:
+                    dec, row = self._edge_row[p[1]]
+                    on = ons[dec]
+                    return on is None or on[row][p[2]]
+                on = ons.get(g.nodes[p[1]]["decision"])
+                return on is None or on[p[2]]
+            dec = g.nodes[p[1]]["decision"]
+            on = ons.get(dec)
+            if on is None:
+                return True
+            if p[0] == "slot":
+                return self._kind[dec] == "edge" or (on[p[2]][p[3]] if isinstance(on[0], list) else on[p[3]])
+            if p[0] == "rep":
+                return any(o and d > p[2] for o, d in zip(on, self._options[dec]))
+            return True  # pragma: no cover - 'if' is refused when built
+
+        return {n for n, path in self._paths.items() if not all(live(p) for p in path)}
 
     @staticmethod
     def _one(t: Any) -> torch.Tensor:
@@ -355,27 +493,36 @@ class Supernet(nn.Module):
         g = self.ir.graph
         v: dict[str, Any] = {}
         late = ("choice", "pick", "depth")  # emitted before the nodes they join: joined when first read
+        mix = self.last_mixture = self.mixture()
+        dead = self._dead(mix)
 
         def val(k: str) -> Any:
             t = v.get(k)
             if t is None:
-                t = v[k] = self._join(k, g.nodes[k], val)
+                t = v[k] = self._join(k, g.nodes[k], val, mix[g.nodes[k]["decision"]], x)
             return t
 
         out = None
         for n in self.ir.nodes():
             a = g.nodes[n]
             kind = a["kind"]
+            if n in dead:
+                continue
             if kind == "input":
                 v[n] = x
             elif kind == "op":
                 if n not in self._alias:  # a later slot of an edge is the same edge: computed once
-                    v[n] = self.ops[self._module[n]](self._one(val(a["inp"])))
+                    t = self._one(val(a["inp"]))
+                    if n in self._pc_head:
+                        t = t[:, :self._pc_head[n]]
+                    v[n] = self.ops[self._module[n]](t)
             elif kind == "subset":
-                gate = self._weights_of(a["decision"], gate=True)
-                ts = [gate[c] * self._one(val(k)) for c, k in enumerate(a["cands"])]
+                gate, on = mix[a["decision"]]
+                ts = [gate[c] * self._one(val(k)) if on is None or on[c] else self._zeros(x, k)
+                      for c, k in enumerate(a["cands"])]
                 if a.get("default"):
-                    ts.append(torch.prod(1 - gate) * self._one(val(a["default"])))
+                    ts.append(torch.prod(1 - gate) * self._one(val(a["default"])) if on is None or not any(on)
+                              else self._zeros(x, a["default"]))
                 v[n] = ts
             elif kind == "merge":
                 ins: list = []
@@ -383,8 +530,9 @@ class Supernet(nn.Module):
                     t = val(i)
                     ins.extend(t if isinstance(t, list) else [t])
                 if a.get("decision"):
-                    w = self._weights_of(a["decision"])
-                    v[n] = sum(w[j] * _merge(m, ins) for j, m in enumerate(self._options[a["decision"]]))
+                    w, on = mix[a["decision"]]
+                    v[n] = self._wsum([(w[j], (m, ins)) for j, m in enumerate(self._options[a["decision"]])
+                                       if on is None or on[j]], lambda mi: _merge(*mi), x, n)
                 else:
                     v[n] = _merge(a["mode"], ins)
             elif kind == "output":
@@ -393,22 +541,53 @@ class Supernet(nn.Module):
                 raise SupernetError(f"node '{n}' of kind {kind!r} has no mixed forward")
         return out
 
-    def _join(self, n: str, a: dict, val) -> Any:
+    def _zeros(self, x: torch.Tensor, n: str) -> torch.Tensor:
+        shape = self._shape(n)
+        if n in self._pc:
+            shape = (self._pc[n][1], *shape[1:])
+        return x.new_zeros((x.shape[0], *shape))
+
+    def _wsum(self, terms: list, read, x: torch.Tensor, n: str) -> torch.Tensor:
+        """Σ weight · read(item) over ``terms`` [(weight, item)]; zeros of node n's shape when none is on."""
+        if not terms:
+            return self._zeros(x, n)
+        return reduce(operator.add, [w * read(item) for w, item in terms])
+
+    def _partial_out(self, ch: str, mixed: torch.Tensor, val) -> torch.Tensor:
+        """PC-DARTS: the mixed op's C/K channels, then the bypassed rest of the input (max-pooled where the
+        op halves the size), shuffled in K groups."""
+        if ch not in self._pc:
+            return mixed
+        inp, part = self._pc[ch]
+        rest = self._one(val(inp))[:, part:]
+        if rest.shape[2:] != mixed.shape[2:]:
+            rest = nn.functional.max_pool2d(rest, 2, 2)
+        return self.shuffle(torch.cat([mixed, rest], 1))
+
+    def _join(self, n: str, a: dict, val, mixed: tuple, x: torch.Tensor) -> Any:
         kind = a["kind"]
-        w = self._weights_of(a["decision"])
-        if kind == "choice":
-            return sum(w[i] * val(e) for i, e in enumerate(a["ends"]))  # an added 'none' adds nothing
+        w, on = mixed
+        one = lambda k: self._one(val(k))  # noqa: E731
+        if kind == "choice":  # an added 'none' adds nothing
+            return self._partial_out(n, self._wsum([(w[i], e) for i, e in enumerate(a["ends"]) if on is None or on[i]],
+                                                   val, x, n), val)
         if self._kind.get(a["decision"]) == "edge":  # every candidate edge, each its own mixed op
             g = self.ir.graph
-            return [sum(w[c][i] * val(e) for i, e in enumerate(g.nodes[ch]["ends"]))
+            rows = [self._partial_out(ch, self._wsum([(w[c][i], e) for i, e in enumerate(g.nodes[ch]["ends"])
+                                                      if on is None or on[c][i]], val, x, ch), val)
                     for c, ch in enumerate(a["slots"][0])]
+            if a["decision"] in self._beta:  # edge normalisation: each edge weighed by softmax(β)
+                beta = torch.softmax(self.betas[self._beta[a["decision"]]], -1)
+                rows = [beta[c] * r for c, r in enumerate(rows)]
+            return rows
         if kind == "depth":
-            return sum(w[j] * self._one(val(a["ends"][str(d)])) for j, d in enumerate(self._options[a["decision"]]))
+            return self._wsum([(w[j], a["ends"][str(d)]) for j, d in enumerate(self._options[a["decision"]])
+                               if on is None or on[j]], one, x, n)
         rows = []
         for s in range(a["k"]):
-            ws = w[s] if w.dim() == 2 else w
+            ws, os_ = (w[s], on[s] if on is not None else None) if w.dim() == 2 else (w, on)
             keys = a["slots"][s] if a["slots"] else a["cands"]
-            rows.append(sum(ws[c] * self._one(val(k)) for c, k in enumerate(keys)))
+            rows.append(self._wsum([(ws[c], k) for c, k in enumerate(keys) if os_ is None or os_[c]], one, x, n))
         return rows
 
     # ---------------------------------------------------------------- results
@@ -439,6 +618,9 @@ class Supernet(nn.Module):
         real = [i for i, o in enumerate(ops) if primitives.get(str(o).split("(")[0].strip()) is not primitives.get("none")]
         best = [max(real, key=lambda i: float(row[i])) for row in w]
         strength = [float(row[b]) for row, b in zip(w, best)]
+        if dec in self._beta:  # PC-DARTS ranks the edges by softmax(α) · softmax(β)
+            beta = torch.softmax(self.betas[self._beta[dec]].detach(), -1).tolist()
+            strength = [st * b for st, b in zip(strength, beta)]
         top = sorted(sorted(range(len(strength)), key=lambda c: -strength[c])[:self._k[dec]])
         out: dict[str, Any] = {dec: [self._options[dec][c] for c in top]}
         for s, c in enumerate(top):
@@ -472,16 +654,29 @@ def _merge(mode: str, ins: list) -> torch.Tensor:
     return torch.cat(ins, 1)
 
 
-def check_supernet(space: Any, add_none: bool = False) -> None:
+class Softmax:
+    """DARTS' relaxation: each decision's softmax over its options (a sigmoid gate per candidate of a
+    subset); every option is computed.  A relaxation is called as ``relax(supernet, decision, logits)``
+    and returns ``(weights, on)`` (see :meth:`Supernet.mixture`)."""
+
+    def __call__(self, sup: Supernet, decision: str, logits: torch.Tensor) -> tuple:
+        if sup._kind[decision] == "subset":
+            return torch.sigmoid(logits), None
+        return torch.softmax(logits, dim=-1), None
+
+
+def check_supernet(space: Any, add_none: bool = False, partial: int = 1) -> None:
     """Raise :class:`SupernetError` where ``space`` cannot be relaxed into a supernet, building no weights
     (what a one-shot strategy checks when a search starts)."""
-    Supernet(space, None, add_none, weights=False)
+    Supernet(space, None, add_none, weights=False, partial=partial)
 
 
-def build_supernet(space: Any, input_shape: Optional[Sequence[int]] = None, add_none: bool = False) -> Supernet:
+def build_supernet(space: Any, input_shape: Optional[Sequence[int]] = None, add_none: bool = False,
+                   partial: int = 1) -> Supernet:
     """The one-shot supernet of ``space`` (refuses, naming the construct, what it cannot hold);
-    ``add_none``: DARTS' zero candidate on every op choice that lacks one."""
-    return Supernet(space, input_shape, add_none)
+    ``add_none``: DARTS' zero candidate on every op choice that lacks one; ``partial``: PC-DARTS' K (each
+    op choice on 1/K of the channels, the rest bypassing it, and edge normalisation of edge tables)."""
+    return Supernet(space, input_shape, add_none, partial=partial)
 
 
-__all__ = ["Supernet", "SupernetError", "build_supernet", "check_supernet"]
+__all__ = ["Softmax", "Supernet", "SupernetError", "build_supernet", "check_supernet"]

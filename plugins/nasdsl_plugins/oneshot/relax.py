@@ -1,0 +1,77 @@
+"""How each differentiable method weighs a decision's options in the supernet's mixed forward.
+
+A relaxation is called as ``relax(supernet, decision, logits)`` and returns ``(weights, on)``: the
+weights the supernet multiplies each option's output by, and ``on`` (None: every option is computed;
+otherwise a nested list of booleans of the weights' shape, and an option that is off is not computed).
+The logits are a decision's architecture parameter: one row of options (an op, depth or merge-mode
+choice, and a ``pick`` of one shared row), one row per candidate edge (an edge table) or per slot
+(``independent``), or one logit per candidate of a subset (a gate each).
+
+* :class:`~nasdsl_plugins.torch_backend.supernet.Softmax` (DARTS, P-DARTS, PC-DARTS): softmax rows.
+* :class:`Gumbel` (SNAS): relaxed Gumbel-softmax rows, softmax((log_softmax(α) + g) / τ), g Gumbel(0, 1);
+  a subset's gates are binary-concrete, sigmoid((α + log u − log(1 − u)) / τ).
+* :class:`Gumbel` with ``hard=True`` (GDAS): the one-hot of the sample's argmax with a straight-through
+  gradient, h = onehot − p.detach() + p; only the sampled option is computed.  A ``pick`` of k distinct
+  candidates samples k of them without replacement (the Gumbel top-k), one slot each.
+* :class:`Dirichlet` (DrNAS): weights ~ Dirichlet(ELU(α) + 1).rsample(), reparameterised.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+
+def _gumbel_like(t: torch.Tensor) -> torch.Tensor:
+    """Gumbel(0, 1) noise, −log(Exp(1)), drawn again while it is not finite (as AutoDL's GDAS does)."""
+    while True:
+        g = -torch.empty_like(t).exponential_().log()
+        if torch.isfinite(g).all():
+            return g
+
+
+def _hard(p: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, list]:
+    """One-hot rows at ``index`` whose gradient is that of ``p`` (straight through); which entries are on."""
+    one = torch.zeros_like(p).scatter_(-1, index.unsqueeze(-1), 1.0)
+    return one - p.detach() + p, one.bool().tolist()
+
+
+class Gumbel:
+    """Gumbel-softmax at temperature ``tau``; ``hard``: the sampled option only (straight-through)."""
+
+    def __init__(self, tau: float, hard: bool = False):
+        if not tau > 0:
+            raise ValueError(f"the temperature must be positive; got {tau}")
+        self.tau, self.hard = float(tau), hard
+
+    def __call__(self, sup: Any, decision: str, logits: torch.Tensor) -> tuple:
+        kind = sup._kind[decision]
+        if kind == "subset":
+            u = torch.rand_like(logits).clamp(1e-6, 1 - 1e-6)
+            soft = torch.sigmoid((logits + u.log() - (1 - u).log()) / self.tau)
+            if not self.hard:
+                return soft, None
+            on = soft.detach() > 0.5
+            return on.to(soft.dtype) - soft.detach() + soft, on.tolist()
+        z = (F.log_softmax(logits, dim=-1) + _gumbel_like(logits)) / self.tau
+        p = torch.softmax(z, dim=-1)
+        if not self.hard:
+            return p, None
+        if kind == "pick":  # k distinct candidates: the Gumbel top-k, in the space's order, a slot each
+            top = torch.sort(torch.topk(z.detach(), sup._k[decision]).indices).values
+            return _hard(p.expand(len(top), -1), top)
+        return _hard(p, z.detach().argmax(-1))
+
+
+class Dirichlet:
+    """DrNAS: a reparameterised sample of Dirichlet(ELU(α) + 1) per row; a subset keeps sigmoid gates."""
+
+    def __call__(self, sup: Any, decision: str, logits: torch.Tensor) -> tuple:
+        if sup._kind[decision] == "subset":
+            return torch.sigmoid(logits), None
+        return torch.distributions.Dirichlet(F.elu(logits) + 1).rsample(), None
+
+
+__all__ = ["Gumbel", "Dirichlet"]
