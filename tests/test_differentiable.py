@@ -10,15 +10,16 @@ torch = pytest.importorskip("torch")
 from nasdsl import Space  # noqa: E402
 from nasdsl.datasets import load_dataset  # noqa: E402
 from nasdsl_plugins.oneshot.config import (DartsConfig, DartsError, DrnasConfig, GdasConfig,  # noqa: E402
-                                           PcdartsConfig, SnasConfig)
-from nasdsl_plugins.oneshot.darts import METHODS, DartsSearch, GdasSearch, SnasSearch, skip_counts  # noqa: E402
+                                           PcdartsConfig, PdartsConfig, SnasConfig)
+from nasdsl_plugins.oneshot.darts import (METHODS, DartsSearch, GdasSearch, PdartsSearch,  # noqa: E402
+                                          SnasSearch, skip_counts)
 from nasdsl_plugins.oneshot.relax import Dirichlet, Gumbel  # noqa: E402
 from nasdsl_plugins.torch_backend.supernet import Softmax, build_supernet  # noqa: E402
 
 from .conftest import SPACES_DIR  # noqa: E402
 
 CONFIGS = {"darts": DartsConfig, "snas": SnasConfig, "gdas": GdasConfig, "drnas": DrnasConfig,
-           "pcdarts": PcdartsConfig}
+           "pcdarts": PcdartsConfig, "pdarts": PdartsConfig}
 SMALL = {"nasbench201.nas": {"C": 4, "N": 1}, "darts.nas": {"C": 4, "layers": 3}}
 
 
@@ -151,12 +152,17 @@ def test_every_method_trains_an_epoch_and_derives_a_genotype_that_builds_and_tra
     from nasdsl.plugins import get_backend
 
     space, data = _space(name), load_dataset("digits")
-    search = METHODS[method](space, data, CONFIGS[method](epochs=2, max_steps=3, batch_size=32, warmup=0))
-    before = [a.detach().clone() for a in search.alphas]
+    extra = {}
+    if method == "pdarts":  # stages of 1 epoch at depths the small networks take
+        extra = {"epochs": 1, "stages": "1,2" if name == "nasbench201.nas" else "3,4", "keep": "3",
+                 "skip_dropout": "0.1,0.4", "depth_param": "N" if name == "nasbench201.nas" else "layers"}
+    search = METHODS[method](space, data, CONFIGS[method](**{"epochs": 2, "max_steps": 3, "batch_size": 32,
+                                                           "warmup": 0, **extra}))
+    before = [(a, a.detach().clone()) for a in search.alphas]  # the tensors themselves (P-DARTS' next stage has new ones)
     rec = search.run_epoch()
     assert rec["epoch"] == 1 and np.isfinite(rec["train_loss"]) and np.isfinite(rec["arch_loss"])
     assert 0 <= rec["supernet_acc"] <= 1
-    assert any(not torch.equal(a.detach(), b) for a, b in zip(search.alphas, before))  # α was trained
+    assert any(not torch.equal(a.detach(), b) for a, b in before)  # α was trained
     g = space.validate(rec["genotype"])
     assert all(v != "none" for k, v in g.values.items() if ".op" in k)  # the added 'none' is never derived
     result = get_backend("torch")().train(space.realize(g, data.input_shape), data, {"epochs": 1, "max_steps": 2})
@@ -257,6 +263,57 @@ def test_partial_channels_are_refused_where_k_does_not_divide_the_channels():
     check_supernet(_space("darts.nas"), add_none=True, partial=4)
 
 
+def test_pdarts_stages_grow_the_depth_and_shrink_the_candidates():
+    space, data = _space("darts.nas"), load_dataset("digits")
+    s = PdartsSearch(space, data, PdartsConfig(epochs=1, warmup=0, max_steps=1, batch_size=16, stages="3,4,5",
+                                               keep="5,3", skip_dropout="0.1,0.4,0.7"))
+    x = torch.as_tensor(data.x_train[:4])
+    seen = []
+    while not s.done:
+        sup = s.supernet
+        depth = sup.space.params["layers"]
+        ran, on = _candidate_calls(sup, x)
+        assert ran == on  # dropped candidates are never computed
+        kept = {dec: m for dec, m in s.masks.items() if sup._kind[dec] == "edge"}
+        per_row = {sum(row) for m in kept.values() for row in m} if kept else {8}
+        seen.append((depth, per_row, sup.skip_dropout))
+        s.run_epoch()
+    assert seen == [(3, {8}, 0.1), (4, {5}, 0.4), (5, {3}, 0.7)]  # cells 3 -> 4 -> 5, candidates 8 -> 5 -> 3
+    assert s.epoch == 3 and s.total_epochs == 3
+    # the kept candidates are the strongest of the stage before: a row's kept options outweigh its dropped ones
+    again = PdartsSearch(space, data, PdartsConfig(epochs=1, warmup=0, max_steps=1, batch_size=16, stages="3,4",
+                                                   keep="2", skip_dropout="0.1,0.4"))
+    sup = again.supernet
+    dec = next(d for d in sup._alpha if sup._kind[d] == "edge")
+    with torch.no_grad():
+        sup.alpha(dec).copy_(torch.arange(8.0).repeat(sup.alpha(dec).shape[0], 1))
+    masks = again.shrink(2)
+    assert all(row == [False] * 6 + [True, True] for row in masks[dec])
+
+
+def test_pdarts_ends_with_at_most_max_skips_per_cell_and_resumes_mid_stage():
+    space, data = _space("darts.nas"), load_dataset("digits")
+    cfg = dict(epochs=1, warmup=0, max_steps=1, batch_size=16, stages="3,4", keep="8", skip_dropout="0.1,0.4")
+    s = PdartsSearch(space, data, PdartsConfig(**cfg, max_skips=2))
+    s.run_epoch()
+    _skips_everywhere(s.inner)
+    assert skip_counts(space, s.supernet.derive()) == {"darts_cell": 8, "reduce_cell": 8}
+    g = s.derive()
+    assert skip_counts(space, g) == {"darts_cell": 2, "reduce_cell": 2}
+    space.validate(g)
+    state = s.state_dict()
+    back = PdartsSearch(space, data, PdartsConfig(**cfg, max_skips=2))
+    back.load_state_dict(state)
+    assert (back.stage, back.epoch, back.masks) == (1, 1, s.masks)
+    assert back.supernet.space.params["layers"] == 4
+    with pytest.raises(DartsError, match="parameter 'layers', which network 'nasbench201' does not have"):
+        PdartsSearch(_space("nasbench201.nas"), data, PdartsConfig(**cfg))
+    with pytest.raises(DartsError, match=r"stage of layers=1 lacks darts_cell.n2.inputs"):
+        PdartsSearch(space, data, PdartsConfig(**{**cfg, "stages": "1,3"}))  # one cell: the reduction cell only
+    with pytest.raises(DartsError, match="keep gives the candidates kept after each stage"):
+        PdartsConfig(stages="5,11,17", keep="5")
+
+
 def _skips_everywhere(search: DartsSearch) -> None:
     """α that derives skip_connect on every edge of every cell."""
     sup = search.supernet
@@ -315,12 +372,14 @@ NB201 = ["search", str(SPACES_DIR / "nasbench201.nas"), "-p", "C=4", "-p", "N=1"
          "-S", "max_steps=2", "-E", "epochs=1", "-E", "max_steps=2"]
 
 
-@pytest.mark.parametrize("method", ["snas", "gdas", "drnas", "pcdarts"])
+@pytest.mark.parametrize("method", ["snas", "gdas", "drnas", "pcdarts", "pdarts"])
 def test_each_method_is_a_strategy_of_the_search_command(tmp_path, method):
     from nasdsl.store import Store
 
     db = tmp_path / f"{method}.db"
-    r = _cli(*NB201, "--strategy", method, "-S", "epochs=2", "--store", str(db))
+    extra = ["-S", "depth_param=N", "-S", "stages=1,2", "-S", "keep=3", "-S", "skip_dropout=0.1,0.4",
+             "-S", "epochs=1", "-S", "warmup=0"] if method == "pdarts" else ["-S", "epochs=2"]
+    r = _cli(*NB201, "--strategy", method, *extra, "--store", str(db))
     assert r.returncode == 0, r.stdout + r.stderr
     assert [ln.split()[1] for ln in r.stdout.splitlines() if ln.startswith("epoch ")] == ["1/2", "2/2"]
     with Store(db) as st:

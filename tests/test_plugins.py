@@ -217,7 +217,7 @@ def test_unknown_name_lists_the_available_ones(hook, registry, get, builtins):
 
 
 def test_unknown_strategy_message():
-    with pytest.raises(PluginError, match=r"^unknown strategy 'evolve'; available: bananas, darts, drnas, evolution, gdas, grid, local, "):
+    with pytest.raises(PluginError, match=r"^unknown strategy 'evolve'; available: bananas, darts, drnas, evolution, gdas, grid, local, pcdarts, pdarts, "):
         plugins.get_strategy("evolve")
 
 
@@ -388,7 +388,7 @@ def test_readme_lists_every_builtin_strategy_option_with_its_default():
         if not defaults or not cls.__module__.startswith("nasdsl_plugins."):  # built-ins only
             continue
         assert name in rows, f"README has no options row for strategy {name}"
-        documented = dict(re.findall(r"`(\w+)` ([^,]+)", rows[name]))
+        documented = {k: v.strip("`") for k, v in re.findall(r"`(\w+)` (`[^`]*`|[^,]+)", rows[name])}  # `5,11,17`
         assert list(documented) == list(defaults), name
         for key, value in defaults.items():
             shown = documented[key].strip()
@@ -431,7 +431,7 @@ def test_cli_plugins_says_what_each_plugin_registers():
     made = plugins.registrations()
     assert set(made["strategies"]["strategy"]) | {"darts"} <= set(plugins.strategies.names())
     assert "evolution" in made["strategies"]["strategy"] and "darts" not in made["strategies"]["strategy"]
-    assert made["oneshot"] == {"strategy": ["darts", "drnas", "gdas", "pcdarts", "snas"]}
+    assert made["oneshot"] == {"strategy": ["darts", "drnas", "gdas", "pcdarts", "pdarts", "snas"]}
     assert set(made["torch"]) == {"backend", "op (torch)"} and "sep_conv" in made["torch"]["op (torch)"]
     assert made["nasbench_graph"]["primitive"] and "gcn" in made["nasbench_graph"]["primitive"]
     proc = _cli("plugins", timeout=120)

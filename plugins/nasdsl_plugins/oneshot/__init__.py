@@ -5,6 +5,7 @@
 ``gdas``   GDAS: one op sampled per decision (hard Gumbel-softmax), only it computed
 ``drnas``  DrNAS: Dirichlet-distributed mixing weights
 ``pcdarts`` PC-DARTS: partial channels and edge normalisation
+``pdarts`` P-DARTS: stages of growing depth with shrinking candidate sets
 
 DARTS+ early stopping (``-S early_stop=N``) is an option of every one of them.
 """
@@ -13,13 +14,13 @@ from __future__ import annotations
 
 from nasdsl import hookimpl
 
-from .strategies import Darts, Drnas, Gdas, Pcdarts, Snas
+from .strategies import Darts, Drnas, Gdas, Pcdarts, Pdarts, Snas
 
 
 @hookimpl
 def register_strategies(register) -> None:
-    for cls in (Darts, Snas, Gdas, Drnas, Pcdarts):
+    for cls in (Darts, Snas, Gdas, Drnas, Pcdarts, Pdarts):
         register(cls.name, cls)
 
 
-__all__ = ["Darts", "Drnas", "Gdas", "Pcdarts", "Snas"]
+__all__ = ["Darts", "Drnas", "Gdas", "Pcdarts", "Pdarts", "Snas"]

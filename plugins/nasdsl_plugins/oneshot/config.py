@@ -156,3 +156,67 @@ class PcdartsConfig(DartsConfig):
         super().__post_init__()
         _first_order(self)
         self._at_least(1, "k")
+
+
+def int_list(text: str, name: str) -> list[int]:
+    """'5,11,17' -> [5, 11, 17] (an option given as a comma-separated list of whole numbers)."""
+    try:
+        out = [int(t) for t in str(text).replace(" ", "").split(",") if t]
+    except ValueError:
+        raise DartsError(f"{name} is a comma-separated list of whole numbers; got {text!r}") from None
+    if not out:
+        raise DartsError(f"{name} is a comma-separated list of whole numbers; got {text!r}")
+    return out
+
+
+@dataclass
+class PdartsConfig(DartsConfig):
+    """P-DARTS (Chen et al., ICCV 2019): stages of ``epochs`` epochs each (the first ``warmup`` weights only)
+    on networks of growing depth (``stages``: the values of the network parameter ``depth_param``), the
+    candidates of every op choice cut to the strongest ``keep`` after each stage; dropout ``skip_dropout``
+    on the skip connections of each stage (decaying as exp(−0.2·epoch) within it); at the end at most
+    ``max_skips`` skip connections per cell.  The paper's CIFAR settings: 3 stages of 25 epochs, cells
+    5 → 11 → 17, candidates 8 → 5 → 3, skip dropout 0.1 / 0.4 / 0.7, batch 96, α Adam 6e-4."""
+
+    method = "P-DARTS"
+
+    epochs: int = 25
+    warmup: int = 10
+    batch_size: int = 96
+    a_lr: float = 6e-4
+    w_lr_min: float = 0.0
+    stages: str = "5,11,17"
+    depth_param: str = "layers"
+    keep: str = "5,3"
+    skip_dropout: str = "0.1,0.4,0.7"
+    max_skips: int = 2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _first_order(self)
+        depths = int_list(self.stages, "stages")
+        keep = int_list(self.keep, "keep")
+        if len(keep) != len(depths) - 1:
+            raise DartsError(f"keep gives the candidates kept after each stage but the last: {len(depths) - 1} "
+                             f"numbers for {len(depths)} stages; got {self.keep!r}")
+        if any(k < 1 for k in keep) or keep != sorted(keep, reverse=True):
+            raise DartsError(f"keep must be positive and not growing; got {self.keep!r}")
+        try:
+            drops = [float(t) for t in str(self.skip_dropout).split(",") if t.strip()]
+        except ValueError:
+            raise DartsError(f"skip_dropout is a comma-separated list of rates; got {self.skip_dropout!r}") from None
+        if len(drops) != len(depths) or not all(0 <= d < 1 for d in drops):
+            raise DartsError(f"skip_dropout gives one rate in [0, 1) per stage ({len(depths)}); got {self.skip_dropout!r}")
+        self._at_least(0, "max_skips")
+
+    @property
+    def depths(self) -> list[int]:
+        return int_list(self.stages, "stages")
+
+    @property
+    def kept(self) -> list[int]:
+        return int_list(self.keep, "keep")
+
+    @property
+    def drops(self) -> list[float]:
+        return [float(t) for t in str(self.skip_dropout).split(",") if t.strip()]

@@ -19,14 +19,16 @@ objective written out, so a test can differentiate it numerically.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any, Callable, Optional
 
 import torch
 import torch.nn.functional as F
 
+from nasdsl import primitives
+
 from ..torch_backend.supernet import Softmax, Supernet, build_supernet
-from .config import DartsConfig, DartsError, DrnasConfig, GdasConfig, PcdartsConfig, SnasConfig
+from .config import DartsConfig, DartsError, DrnasConfig, GdasConfig, PcdartsConfig, PdartsConfig, SnasConfig
 from .relax import Dirichlet, Gumbel
 
 
@@ -242,6 +244,14 @@ class DartsSearch:
     def done(self) -> bool:
         return bool(self.stopped) or self.epoch >= self.config.epochs
 
+    @property
+    def total_epochs(self) -> int:
+        return self.config.epochs
+
+    def derive(self) -> dict[str, Any]:
+        """The genotype the search ends with."""
+        return self.supernet.derive()
+
     def run(self, on_epoch: Optional[Callable[[dict[str, Any]], None]] = None) -> list[dict[str, Any]]:
         """The remaining epochs; each epoch's record is given to ``on_epoch`` as it ends."""
         out = []
@@ -273,7 +283,7 @@ class DartsSearch:
     def probabilities(self) -> dict[str, list]:
         """Each decision's softmax over its options (a table of rows for an edge table)."""
         with torch.no_grad():
-            return {d: torch.softmax(self.supernet.alpha(d).float(), -1).tolist() for d in self.supernet._alpha}
+            return {d: torch.softmax(self.supernet.logits(d).float(), -1).tolist() for d in self.supernet._alpha}
 
     # ---------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
@@ -297,8 +307,6 @@ class DartsSearch:
 
 def skip_counts(space: Any, genotype: dict[str, Any]) -> dict[str, int]:
     """How many op decisions of each cell (the decisions' name before the first dot) chose a skip connection."""
-    from nasdsl import primitives
-
     skip = primitives.get("skip_connect")
     out: dict[str, int] = {}
     for name, d in space.decisions.items():
@@ -371,5 +379,177 @@ class PcdartsSearch(DartsSearch):
     config_class = PcdartsConfig
 
 
+def stage_space(space: Any, config: PdartsConfig, depth: int) -> Any:
+    """``space`` with its depth parameter at ``depth``."""
+    from nasdsl import Space
+
+    params = {**space._params_override, config.depth_param: depth}
+    return Space(space.program, space.name, params, space._input_override)
+
+
+def check_stages(space: Any, config: PdartsConfig) -> None:
+    """P-DARTS' stages must keep the space's decisions: the depth parameter exists and every depth has them all."""
+    if config.depth_param not in space.params:
+        raise DartsError(f"P-DARTS grows the network through its parameter '{config.depth_param}', which network "
+                         f"'{space.name}' does not have (its parameters: {', '.join(space.params) or 'none'}; "
+                         "choose one with -S depth_param=NAME)")
+    for depth in config.depths:
+        try:
+            at = stage_space(space, config, depth)
+        except Exception as e:
+            raise DartsError(f"P-DARTS stage of {config.depth_param}={depth}: {e}") from None
+        missing = sorted(set(space.decisions) - set(at.decisions))
+        if missing or set(at.decisions) != set(space.decisions):
+            what = f"lacks {', '.join(missing[:3])}" + (" ..." if len(missing) > 3 else "") if missing else \
+                "has decisions the space has not"
+            raise DartsError(f"P-DARTS stage of {config.depth_param}={depth} {what}: every stage must hold the "
+                             "decisions of the space searched (choose other -S stages)")
+
+
+class PdartsSearch:
+    """P-DARTS: DARTS in stages on networks of growing depth, each stage's supernet new (weights and α), its
+    op choices cut to the candidates the previous stage weighed most (the dropped ones are masked and never
+    computed), dropout on the skip connections; at the end at most ``max_skips`` skip connections per cell."""
+
+    config_class = PdartsConfig
+
+    def __init__(self, space: Any, dataset: Any, config: Optional[PdartsConfig] = None,
+                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
+        config = PdartsConfig() if config is None else config
+        if not isinstance(config, PdartsConfig):
+            raise DartsError("PdartsSearch takes a PdartsConfig")
+        self.space, self.dataset, self.config, self.device, self.dtype = space, dataset, config, device, dtype
+        check_stages(space, config)
+        self.stage = 0
+        self.finished = False
+        self.masks: dict[str, list] = {}  # decision -> the options still in (nested lists of booleans)
+        self._start_stage()
+
+    def stage_space(self, stage: int) -> Any:
+        """The space at stage ``stage``'s depth."""
+        return stage_space(self.space, self.config, self.config.depths[stage])
+
+    def _start_stage(self) -> None:
+        base = {f.name: getattr(self.config, f.name) for f in fields(DartsConfig)}
+        base["seed"] = self.config.seed + self.stage
+        self.inner = DartsSearch(self.stage_space(self.stage), self.dataset, DartsConfig(**base), self.device, self.dtype)
+        sup = self.inner.supernet
+        sup.masks = {d: torch.tensor(m, dtype=torch.bool) for d, m in self.masks.items() if d in sup._alpha}
+        self._set_dropout()
+
+    def _set_dropout(self) -> None:
+        rate, e, warm = self.config.drops[self.stage], self.inner.epoch, self.config.warmup
+        self.inner.supernet.skip_dropout = rate if e < warm else rate * math.exp(-0.2 * (e - warm))
+
+    @property
+    def supernet(self) -> Supernet:
+        return self.inner.supernet
+
+    @property
+    def alphas(self) -> list:
+        return self.inner.alphas
+
+    @property
+    def weights(self) -> list:
+        return self.inner.weights
+
+    @property
+    def epoch(self) -> int:
+        return self.stage * self.config.epochs + self.inner.epoch
+
+    @property
+    def done(self) -> bool:
+        return self.finished
+
+    @property
+    def total_epochs(self) -> int:
+        return len(self.config.depths) * self.config.epochs
+
+    def run_epoch(self) -> dict[str, Any]:
+        self._set_dropout()
+        rec = self.inner.run_epoch()
+        rec.update(epoch=self.epoch, stage=self.stage + 1, depth=self.config.depths[self.stage])
+        if self.inner.done:  # the stage is over: cut the candidates, then a deeper supernet
+            if self.stage + 1 < len(self.config.depths):
+                self.masks = self.shrink(self.config.kept[self.stage])
+                self.stage += 1
+                self._start_stage()
+            else:
+                self.finished = True
+        return rec
+
+    def shrink(self, k: int) -> dict[str, list]:
+        """Each op choice's (and edge's) k strongest remaining options by softmax(α), as masks."""
+        sup = self.inner.supernet
+        out = dict(self.masks)
+        with torch.no_grad():
+            for dec in sup._alpha:
+                if sup._kind[dec] not in ("op", "edge"):
+                    continue
+                w = torch.softmax(sup.logits(dec).float(), -1)
+                rows = w if w.dim() == 2 else w.unsqueeze(0)
+                keep = torch.zeros_like(rows, dtype=torch.bool)
+                keep.scatter_(-1, torch.topk(rows, min(k, rows.shape[-1]), dim=-1).indices, True)
+                out[dec] = (keep if w.dim() == 2 else keep[0]).tolist()
+        return out
+
+    def derive(self) -> dict[str, Any]:
+        """The last stage's genotype with at most ``max_skips`` skip connections per cell: while a cell has more,
+        the skip connection weighing least is dropped from its choice and the genotype derived again."""
+        sup = self.inner.supernet
+        space = self.inner.space
+        skip = primitives.get("skip_connect")
+        for _ in range(10_000):
+            g = sup.derive()
+            over = {c for c, n in skip_counts(space, g).items() if n > self.config.max_skips}
+            if not over:
+                return g
+            weakest = None  # (probability, decision, row, column)
+            with torch.no_grad():
+                for dec in sup._alpha:
+                    kind = sup._kind[dec]
+                    w = torch.softmax(sup.logits(dec).float(), -1)
+                    if kind == "op" and dec.split(".")[0] in over and primitives.get(str(g[dec]).split("(")[0]) is skip:
+                        cand = (float(w[sup._options[dec].index(g[dec])]), dec, None, sup._options[dec].index(g[dec]))
+                    elif kind == "edge" and dec.split(".")[0] in over:
+                        col = sup._edge_ops[dec].index("skip_connect") if "skip_connect" in sup._edge_ops[dec] else None
+                        rows = [sup._options[dec].index(lab) for s, lab in enumerate(g[dec])
+                                if primitives.get(str(g[space.decisions[dec].each[s]]).split("(")[0]) is skip]
+                        if col is None or not rows:
+                            continue
+                        r = min(rows, key=lambda r: float(w[r][col]))
+                        cand = (float(w[r][col]), dec, r, col)
+                    else:
+                        continue
+                    if weakest is None or cand[0] < weakest[0]:
+                        weakest = cand
+            if weakest is None:
+                return g
+            _, dec, row, col = weakest
+            m = sup.masks.get(dec)
+            m = torch.ones_like(sup.alpha(dec), dtype=torch.bool) if m is None else m.clone()
+            if row is None:
+                m[col] = False
+            else:
+                m[row, col] = False
+            sup.masks[dec] = m
+        raise DartsError("P-DARTS could not bring the skip connections down to max_skips")  # pragma: no cover
+
+    def probabilities(self) -> dict[str, list]:
+        return self.inner.probabilities()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"method": self.config.method, "config": asdict(self.config), "stage": self.stage,
+                "finished": self.finished, "masks": self.masks, "inner": self.inner.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("config") != asdict(self.config) or state.get("method") != self.config.method:
+            raise DartsError(f"the checkpoint is of a {state.get('method', 'DARTS')} run with other options")
+        self.stage, self.finished, self.masks = int(state["stage"]), bool(state["finished"]), dict(state["masks"])
+        self._start_stage()
+        self.inner.load_state_dict(state["inner"])
+        self._set_dropout()
+
+
 METHODS = {"darts": DartsSearch, "snas": SnasSearch, "gdas": GdasSearch, "drnas": DrnasSearch,
-           "pcdarts": PcdartsSearch}
+           "pcdarts": PcdartsSearch, "pdarts": PdartsSearch}

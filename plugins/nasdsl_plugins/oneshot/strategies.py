@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from nasdsl.strategy import OneShotStrategy
 
-from .config import DartsConfig, DartsError, DrnasConfig, GdasConfig, PcdartsConfig, SnasConfig
+from .config import DartsConfig, DartsError, DrnasConfig, GdasConfig, PcdartsConfig, PdartsConfig, SnasConfig
 
 
 def _device(name: str) -> str:
@@ -55,13 +55,13 @@ class Darts(OneShotStrategy):
             # the epochs as the checkpoint has them: a kill between saving it and storing the epoch loses none
             records = list(state.get("records", run.epochs()[:search.epoch]))
             if len(records) > len(run.epochs()):
-                run.epoch_done(records, self.config.epochs)
+                run.epoch_done(records, search.total_epochs)
         while not search.done:
             records.append(search.run_epoch())
             save_atomic({**search.state_dict(), "records": records}, run.checkpoint,
                         "supernet checkpoint")  # a kill leaves the last whole one
-            run.epoch_done(records, self.config.epochs)
-        return search.supernet.derive()
+            run.epoch_done(records, search.total_epochs)
+        return search.derive()
 
 
 class Snas(Darts):
@@ -90,3 +90,17 @@ class Pcdarts(Darts):
 
     name = "pcdarts"
     config_class = PcdartsConfig
+
+
+class Pdarts(Darts):
+    """``--strategy pdarts``: P-DARTS (stages of growing depth, shrinking candidates, skip dropout, at most
+    ``max_skips`` skip connections per cell); :class:`PdartsConfig`."""
+
+    name = "pdarts"
+    config_class = PdartsConfig
+
+    def __init__(self, space: Any, seed: int = 0, **options: Any):
+        super().__init__(space, seed, **options)
+        from .darts import check_stages
+
+        check_stages(space, self.config)

@@ -91,6 +91,8 @@ class Supernet(nn.Module):
         self._active: Optional[list] = None
         self._active_values: Optional[dict] = None
         self.relax: Any = Softmax()  # how mixed mode weighs the options (a method sets its own)
+        self.masks: dict[str, torch.Tensor] = {}  # decision -> bool tensor of its logits' shape: False drops an option
+        self.skip_dropout = 0.0  # P-DARTS: dropout on the output of every skip connection among the options
         self.last_mixture: Optional[dict[str, tuple]] = None  # the weights the latest mixed forward used
         self._opt_params: Optional[dict[str, dict[int, int]]] = None  # choice node -> option -> parameters
         self._beta: dict[str, str] = {}  # edge-table decision -> key in self.betas
@@ -100,6 +102,9 @@ class Supernet(nn.Module):
         g = self.ir.graph
         self._paths = {n: tuple(tuple(p) for p in g.nodes[n]["path"]) for n in self.ir.nodes()
                        if g.nodes[n]["path"] and g.nodes[n]["kind"] in ("op", "merge", "subset")}
+        skip = primitives.get("skip_connect")
+        self._skips = {n for n in self.ir.nodes("op") if any(p[0] == "opt" for p in g.nodes[n]["path"])
+                       and primitives.get(g.nodes[n]["op"]) is skip}  # the skip connections among the options
 
     # ---------------------------------------------------------------- construction
     def _where(self, n: str) -> str:
@@ -456,7 +461,22 @@ class Supernet(nn.Module):
         """Each decision's (weights, on) for one mixed forward, from ``self.relax``: ``on`` None computes every
         option; otherwise (a sampling method) a nested list of booleans of the weights' shape, and an option
         that is off is not computed at all (its weight is exactly zero)."""
-        return {dec: self.relax(self, dec, self.alphas[key]) for dec, key in self._alpha.items()}
+        out = {}
+        for dec, key in self._alpha.items():
+            m = self.masks.get(dec)
+            if m is None:
+                out[dec] = self.relax(self, dec, self.alphas[key])
+                continue
+            w, on = self.relax(self, dec, self.logits(dec))
+            keep = m.tolist()
+            out[dec] = (w, keep if on is None else _both(on, keep))
+        return out
+
+    def logits(self, decision: str) -> torch.Tensor:
+        """The decision's architecture logits, −inf where ``masks`` drops an option (P-DARTS' shrinking)."""
+        a = self.alpha(decision)
+        m = self.masks.get(decision)
+        return a if m is None else a.masked_fill(~m.to(a.device), float("-inf"))
 
     def _dead(self, mix: dict[str, tuple]) -> set[str]:
         """The nodes under a branch the sampled weights leave out (none when every option is computed)."""
@@ -515,7 +535,10 @@ class Supernet(nn.Module):
                     t = self._one(val(a["inp"]))
                     if n in self._pc_head:
                         t = t[:, :self._pc_head[n]]
-                    v[n] = self.ops[self._module[n]](t)
+                    t = self.ops[self._module[n]](t)
+                    if self.skip_dropout and n in self._skips:
+                        t = nn.functional.dropout(t, self.skip_dropout, self.training)
+                    v[n] = t
             elif kind == "subset":
                 gate, on = mix[a["decision"]]
                 ts = [gate[c] * self._one(val(k)) if on is None or on[c] else self._zeros(x, k)
@@ -596,7 +619,7 @@ class Supernet(nn.Module):
         values = dict(self.space.default().values)
         with torch.no_grad():
             for dec, key in self._alpha.items():
-                a = self.alphas[key].detach()
+                a = self.logits(dec).detach()
                 opts, kind = self._options[dec], self._kind[dec]
                 if kind in ("op", "depth", "merge"):
                     values[dec] = opts[int(torch.argmax(a[:len(opts)]))]  # an added 'none' is never derived
@@ -644,6 +667,13 @@ class Supernet(nn.Module):
             model.get_submodule(f"ops.{name}").load_state_dict(self.ops[self._module[src]].state_dict())
         model.train(self.training)
         return model
+
+
+def _both(on: list, keep: list) -> list:
+    """Elementwise 'and' of two nested lists of booleans of one shape."""
+    if isinstance(on, list):
+        return [_both(a, b) for a, b in zip(on, keep)]
+    return bool(on) and bool(keep)
 
 
 def _merge(mode: str, ins: list) -> torch.Tensor:
