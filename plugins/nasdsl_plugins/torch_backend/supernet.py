@@ -95,6 +95,7 @@ class Supernet(nn.Module):
         self.skip_dropout = 0.0  # P-DARTS: dropout on the output of every skip connection among the options
         self.last_mixture: Optional[dict[str, tuple]] = None  # the weights the latest mixed forward used
         self._opt_params: Optional[dict[str, dict[int, int]]] = None  # choice node -> option -> parameters
+        self._frees: Optional[list[list[str]]] = None  # node loop position -> values no later node reads
         self._beta: dict[str, str] = {}  # edge-table decision -> key in self.betas
         self._pc: dict[str, tuple[str, int]] = {}  # choice node -> (its input node, channels its ops run on)
         self._pc_head: dict[str, int] = {}  # op node -> the first channels of its choice's input it reads
@@ -522,8 +523,72 @@ class Supernet(nn.Module):
                 t = v[k] = self._join(k, g.nodes[k], val, mix[g.nodes[k]["decision"]], x)
             return t
 
+        if self._frees is None:
+            self._frees = self._plan_frees()
+        try:
+            return self._run_mixed(x, g, v, val, mix, dead, late)
+        finally:
+            v.clear()  # the closure 'val' refers to itself: without this the tensors lived until a gc pass
+
+    def _plan_frees(self) -> list[list[str]]:
+        """For each position of the node loop, the values no later position reads (freed once it is done)."""
+        g = self.ir.graph
+        late = ("choice", "pick", "depth")
+        memo: dict[str, set] = {}
+
+        def expand(k: str) -> set:
+            if k in memo:
+                return memo[k]
+            a = g.nodes[k]
+            out = {k}
+            if a["kind"] in late:
+                memo[k] = out
+                reads: list[str] = []
+                if a["kind"] == "choice":
+                    reads = list(a["ends"]) + ([self._pc[k][0]] if k in self._pc else [])
+                elif a["kind"] == "depth":
+                    reads = list(a["ends"].values())
+                elif self._kind.get(a["decision"]) == "edge":
+                    for ch in a["slots"][0]:
+                        reads += list(g.nodes[ch]["ends"]) + ([self._pc[ch][0]] if ch in self._pc else [])
+                else:
+                    reads = [c for row in a["slots"] for c in row] if a["slots"] else list(a["cands"])
+                for r in reads:
+                    out |= expand(r)
+            memo[k] = out
+            return out
+
+        nodes = self.ir.nodes()
+        last: dict[str, int] = {}
+        for i, n in enumerate(nodes):
+            a = g.nodes[n]
+            kind = a["kind"]
+            if kind == "op":
+                direct = [] if n in self._alias else [a["inp"]]
+            elif kind == "subset":
+                direct = list(a["cands"]) + ([a["default"]] if a.get("default") else [])
+            elif kind == "merge":
+                direct = list(a["inputs"])
+            elif kind == "output":
+                direct = [a["inp"]]
+            else:
+                direct = []
+            for r in direct:
+                for k in expand(r):
+                    last[k] = i
+            last.setdefault(n, i)
+        frees: list[list[str]] = [[] for _ in nodes]
+        for k, i in last.items():
+            frees[i].append(k)
+        return frees
+
+    def _run_mixed(self, x: torch.Tensor, g, v: dict, val, mix: dict, dead: set, late: tuple) -> torch.Tensor:
         out = None
-        for n in self.ir.nodes():
+        frees = self._frees
+        for i, n in enumerate(self.ir.nodes()):
+            if i:
+                for k in frees[i - 1]:  # read by no later node
+                    v.pop(k, None)
             a = g.nodes[n]
             kind = a["kind"]
             if n in dead:
