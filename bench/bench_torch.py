@@ -232,7 +232,7 @@ def run_compile(cfg: dict, timeout: int, quick: bool) -> None:
     c, e = res["times"]["compiled"], res["times"]["eager"]
     mc, me = statistics.median(c), statistics.median(e)
     print(f"    compile (first fwd+bwd call): {res['compile_s']:.1f} s   (child total {time.perf_counter() - t0:.1f} s)")
-    print(f"    fwd+bwd ms/batch     median      min    n")
+    print("    fwd+bwd ms/batch     median      min    n")
     print(f"    eager            {ms(me)} {ms(min(e))} {len(e):4d}")
     print(f"    compiled         {ms(mc)} {ms(min(c))} {len(c):4d}")
     print(f"    speed-up eager/compiled: {me / mc:.2f}x (medians), {min(e) / min(c):.2f}x (mins), "
@@ -297,7 +297,7 @@ def main() -> None:
             step(m, x, y)
     load_before = load()
     times, paired = interleaved(models, x, y, cfg["rounds"], cfg["per_round"], cfg["cap_s"])
-    print(f"    ms/batch            median      min   spread(max/min)    n")
+    print("    ms/batch            median      min   spread(max/min)    n")
     for n, ts in times.items():
         print(f"    {n:<14}   {ms(statistics.median(ts))} {ms(min(ts))}   {max(ts) / min(ts):8.2f}      {len(ts):4d}")
     r_med = statistics.median(times["nasdsl"]) / statistics.median(times["reference"])

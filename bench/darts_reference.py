@@ -180,25 +180,33 @@ class Cell(nn.Module):
         return torch.cat([states[i] for i in self.concat], dim=1)
 
 
+def stack_cells(net: nn.Module, C: int, layers: int, classes: int, stem_multiplier: int, make_cell) -> None:
+    """DARTS' CIFAR macro structure on ``net``: the stem, ``layers`` cells made by
+    ``make_cell(c_prev_prev, c_prev, c_curr, reduction, reduction_prev)`` (reductions at layers // 3 and
+    2 * layers // 3, doubling the channels), global average pooling and the classifier."""
+    c_curr = stem_multiplier * C
+    net.stem = nn.Sequential(nn.Conv2d(3, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr))
+    c_prev_prev, c_prev, c_curr = c_curr, c_curr, C
+    net.cells = nn.ModuleList()
+    reduction_prev = False
+    for i in range(layers):
+        reduction = i in (layers // 3, 2 * layers // 3)
+        if reduction:
+            c_curr *= 2
+        cell = make_cell(c_prev_prev, c_prev, c_curr, reduction, reduction_prev)
+        net.cells.append(cell)
+        reduction_prev = reduction
+        c_prev_prev, c_prev = c_prev, cell.multiplier * c_curr
+    net.global_pooling = nn.AdaptiveAvgPool2d(1)
+    net.classifier = nn.Linear(c_prev, classes)
+
+
 class NetworkCIFAR(nn.Module):
     def __init__(self, genotype: Genotype = DARTS_V2, C: int = 36, layers: int = 20, classes: int = 10,
                  stem_multiplier: int = 3):
         super().__init__()
-        c_curr = stem_multiplier * C
-        self.stem = nn.Sequential(nn.Conv2d(3, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr))
-        c_prev_prev, c_prev, c_curr = c_curr, c_curr, C
-        self.cells = nn.ModuleList()
-        reduction_prev = False
-        for i in range(layers):
-            reduction = i in (layers // 3, 2 * layers // 3)
-            if reduction:
-                c_curr *= 2
-            cell = Cell(genotype, c_prev_prev, c_prev, c_curr, reduction, reduction_prev)
-            self.cells.append(cell)
-            reduction_prev = reduction
-            c_prev_prev, c_prev = c_prev, cell.multiplier * c_curr
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_prev, classes)
+        stack_cells(self, C, layers, classes, stem_multiplier,
+                    lambda cpp, cp, c, red, red_prev: Cell(genotype, cpp, cp, c, red, red_prev))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s0 = s1 = self.stem(x)

@@ -5,6 +5,10 @@
    trend (mean loss over the first and last 50 steps) and the final accuracies.
 2. Times forward + backward of the DARTS_V2 CIFAR network (C = 36, 20 cells,
    3,349,342 parameters) at batch 96 on CUDA, eager and with AMP.
+3. The supernet: one DARTS, GDAS and PC-DARTS search step (α step, then weight step)
+   of the darts.nas supernet (C = 16, 8 cells, batch 32, 3x32x32): the same first
+   steps on the CPU and on CUDA from one seed (the architecture logits after them
+   compared), then the median step time and the peak CUDA memory of each method.
 
 Run: ``.venv/bin/python bench/gpu_check.py [--steps 300]``.  Without a GPU it runs
 the CPU half and says so.  The tests never need a GPU.
@@ -90,6 +94,37 @@ def time_cifar(device: str, amp: bool, batch: int = 96, reps: int = 20) -> float
     return statistics.median(times) * 1e3
 
 
+def supernet_steps(device: str, method: str, steps: int, seed: int = 0) -> dict[str, float]:
+    """``steps`` search steps of ``method`` on the darts.nas supernet; the step times and the logits after."""
+    import numpy as np
+
+    from nasdsl.datasets import Dataset
+    from nasdsl_plugins.oneshot.config import DartsConfig, GdasConfig, PcdartsConfig
+    from nasdsl_plugins.oneshot.darts import METHODS
+
+    configs = {"darts": DartsConfig, "gdas": GdasConfig, "pcdarts": PcdartsConfig}
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((256, 3, 32, 32)).astype(np.float32)
+    y = rng.integers(0, 10, 256).astype(np.int64)
+    space = Space.from_file(ROOT / "spaces" / "darts.nas", params={"C": 16, "layers": 8})
+    search = METHODS[method](space, Dataset("synthetic", x, y, x[:32], y[:32], x[:32], y[:32]),
+                             configs[method](batch_size=32, epochs=1, warmup=0, seed=seed), device=device)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for s in range(steps):
+        torch.manual_seed(seed + s)  # the same samples on both devices for the sampling methods' first draw
+        b = slice(32 * (s % 4), 32 * (s % 4 + 1))
+        t = time.perf_counter()
+        search.step(search.w_x[b], search.w_y[b], search.a_x[b], search.a_y[b])
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    alphas = torch.cat([a.detach().float().cpu().flatten() for a in search.alphas])
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else float("nan")
+    return {"ms": 1000 * statistics.median(times[1:]), "alphas": alphas, "peak_mb": peak}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=300)
@@ -110,6 +145,14 @@ def main() -> None:
           f"|last50 cpu - cuda| = {abs(cpu['last50'] - gpu['last50']):.4f}")
     print(f"DARTS_V2 CIFAR (3,349,342 params) fwd+bwd, batch 96: fp32 {time_cifar('cuda', False):.1f} ms, "
           f"amp {time_cifar('cuda', True):.1f} ms")
+    cpu_d = supernet_steps("cpu", "darts", 3)
+    gpu_d = supernet_steps("cuda", "darts", 3)
+    diff = float((cpu_d["alphas"] - gpu_d["alphas"]).abs().max())
+    print(f"DARTS supernet (darts.nas C=16, 8 cells, batch 32): alpha after 3 steps, max |cpu - cuda| = {diff:.2e}; "
+          f"step cpu {cpu_d['ms']:.0f} ms, cuda {gpu_d['ms']:.1f} ms")
+    for method in ("darts", "gdas", "pcdarts"):
+        r = supernet_steps("cuda", method, 12)
+        print(f"  {method:8s} cuda step {r['ms']:.1f} ms, peak memory {r['peak_mb']:.0f} MB")
 
 
 if __name__ == "__main__":
