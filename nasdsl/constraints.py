@@ -56,6 +56,22 @@ def _matches(option: str, op: str) -> bool:
         primitives.get(op) is not None and primitives.get(op).canonical == head)
 
 
+def option_is(option: Any, op: str) -> bool:
+    """Whether an op choice's option names ``op`` (``sep_conv_3x3``, ``conv(16, k=3)``, or an alias of it)."""
+    return isinstance(option, str) and _matches(option, op)
+
+
+def op_counts(space: Any, values: dict[str, Any], op: str) -> dict[str, int]:
+    """How many active op decisions of each cell (a decision's name before its first dot) chose ``op``:
+    what ``count(OP, CELL)`` counts, for every cell at once."""
+    out: dict[str, int] = {}
+    for d in space.decisions.values():
+        if isinstance(d, OpChoice) and d.arch and space._active(d, values) and option_is(values[d.name], op):
+            cell = d.name.split(".")[0]
+            out[cell] = out.get(cell, 0) + 1
+    return out
+
+
 def _contribution(c: dict[str, Any], d: Decision, v: Any) -> int:
     """What decision ``d`` taking value ``v`` adds to the genotype metric of constraint ``c``."""
     if c["metric"] == "edges":

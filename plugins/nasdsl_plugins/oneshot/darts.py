@@ -25,7 +25,7 @@ from typing import Any, Callable, Optional
 import torch
 import torch.nn.functional as F
 
-from nasdsl import primitives
+from nasdsl.constraints import op_counts, option_is
 
 from ..torch_backend.supernet import Softmax, Supernet, build_supernet
 from .config import DartsConfig, DartsError, DrnasConfig, GdasConfig, PcdartsConfig, PdartsConfig, SnasConfig
@@ -307,16 +307,7 @@ class DartsSearch:
 
 def skip_counts(space: Any, genotype: dict[str, Any]) -> dict[str, int]:
     """How many op decisions of each cell (the decisions' name before the first dot) chose a skip connection."""
-    skip = primitives.get("skip_connect")
-    out: dict[str, int] = {}
-    for name, d in space.decisions.items():
-        if getattr(d, "kind", None) != "op":
-            continue
-        v = genotype.get(name)
-        if isinstance(v, str) and primitives.get(v.split("(")[0].strip()) is skip:
-            cell = name.split(".")[0]
-            out[cell] = out.get(cell, 0) + 1
-    return out
+    return op_counts(space, genotype, "skip_connect")
 
 
 class SnasSearch(DartsSearch):
@@ -387,23 +378,30 @@ def stage_space(space: Any, config: PdartsConfig, depth: int) -> Any:
     return Space(space.program, space.name, params, space._input_override)
 
 
-def check_stages(space: Any, config: PdartsConfig) -> None:
-    """P-DARTS' stages must keep the space's decisions: the depth parameter exists and every depth has them all."""
+def check_stages(space: Any, config: PdartsConfig) -> list[Any]:
+    """The space at each stage's depth; P-DARTS' stages must keep its decisions: the depth parameter exists
+    and every depth has them all."""
     if config.depth_param not in space.params:
         raise DartsError(f"P-DARTS grows the network through its parameter '{config.depth_param}', which network "
                          f"'{space.name}' does not have (its parameters: {', '.join(space.params) or 'none'}; "
                          "choose one with -S depth_param=NAME)")
+    spaces = []
     for depth in config.depths:
         try:
             at = stage_space(space, config, depth)
         except Exception as e:
             raise DartsError(f"P-DARTS stage of {config.depth_param}={depth}: {e}") from None
         missing = sorted(set(space.decisions) - set(at.decisions))
-        if missing or set(at.decisions) != set(space.decisions):
-            what = f"lacks {', '.join(missing[:3])}" + (" ..." if len(missing) > 3 else "") if missing else \
-                "has decisions the space has not"
-            raise DartsError(f"P-DARTS stage of {config.depth_param}={depth} {what}: every stage must hold the "
-                             "decisions of the space searched (choose other -S stages)")
+        if missing:
+            what = f"lacks {', '.join(missing[:3])}" + (" ..." if len(missing) > 3 else "")
+        elif set(at.decisions) != set(space.decisions):
+            what = "has decisions the space has not"
+        else:
+            spaces.append(at)
+            continue
+        raise DartsError(f"P-DARTS stage of {config.depth_param}={depth} {what}: every stage must hold the "
+                         "decisions of the space searched (choose other -S stages)")
+    return spaces
 
 
 class PdartsSearch:
@@ -419,20 +417,16 @@ class PdartsSearch:
         if not isinstance(config, PdartsConfig):
             raise DartsError("PdartsSearch takes a PdartsConfig")
         self.space, self.dataset, self.config, self.device, self.dtype = space, dataset, config, device, dtype
-        check_stages(space, config)
+        self.spaces = check_stages(space, config)  # each stage's space, compiled once
         self.stage = 0
         self.finished = False
         self.masks: dict[str, list] = {}  # decision -> the options still in (nested lists of booleans)
         self._start_stage()
 
-    def stage_space(self, stage: int) -> Any:
-        """The space at stage ``stage``'s depth."""
-        return stage_space(self.space, self.config, self.config.depths[stage])
-
     def _start_stage(self) -> None:
         base = {f.name: getattr(self.config, f.name) for f in fields(DartsConfig)}
         base["seed"] = self.config.seed + self.stage
-        self.inner = DartsSearch(self.stage_space(self.stage), self.dataset, DartsConfig(**base), self.device, self.dtype)
+        self.inner = DartsSearch(self.spaces[self.stage], self.dataset, DartsConfig(**base), self.device, self.dtype)
         sup = self.inner.supernet
         sup.masks = {d: torch.tensor(m, dtype=torch.bool) for d, m in self.masks.items() if d in sup._alpha}
         self._set_dropout()
@@ -498,7 +492,6 @@ class PdartsSearch:
         the skip connection weighing least is dropped from its choice and the genotype derived again."""
         sup = self.inner.supernet
         space = self.inner.space
-        skip = primitives.get("skip_connect")
         for _ in range(10_000):
             g = sup.derive()
             over = {c for c, n in skip_counts(space, g).items() if n > self.config.max_skips}
@@ -509,12 +502,12 @@ class PdartsSearch:
                 for dec in sup._alpha:
                     kind = sup._kind[dec]
                     w = torch.softmax(sup.logits(dec).float(), -1)
-                    if kind == "op" and dec.split(".")[0] in over and primitives.get(str(g[dec]).split("(")[0]) is skip:
+                    if kind == "op" and dec.split(".")[0] in over and option_is(g[dec], "skip_connect"):
                         cand = (float(w[sup._options[dec].index(g[dec])]), dec, None, sup._options[dec].index(g[dec]))
                     elif kind == "edge" and dec.split(".")[0] in over:
                         col = sup._edge_ops[dec].index("skip_connect") if "skip_connect" in sup._edge_ops[dec] else None
                         rows = [sup._options[dec].index(lab) for s, lab in enumerate(g[dec])
-                                if primitives.get(str(g[space.decisions[dec].each[s]]).split("(")[0]) is skip]
+                                if option_is(g[space.decisions[dec].each[s]], "skip_connect")]
                         if col is None or not rows:
                             continue
                         r = min(rows, key=lambda r: float(w[r][col]))
@@ -548,7 +541,6 @@ class PdartsSearch:
         self.stage, self.finished, self.masks = int(state["stage"]), bool(state["finished"]), dict(state["masks"])
         self._start_stage()
         self.inner.load_state_dict(state["inner"])
-        self._set_dropout()
 
 
 METHODS = {"darts": DartsSearch, "snas": SnasSearch, "gdas": GdasSearch, "drnas": DrnasSearch,

@@ -20,6 +20,11 @@ def _device(name: str) -> str:
     return name
 
 
+def _defaults(config_class: type) -> dict[str, Any]:
+    """A configuration's ``-S`` options and their defaults (the seed is the search's own)."""
+    return {k: v for k, v in asdict(config_class()).items() if k != "seed"}
+
+
 class Darts(OneShotStrategy):
     """``--strategy darts``: DARTS on the supernet of the space; the derived genotype is retrained by the
     estimator (``-E epochs=...`` sets the retraining's epochs). Options: :class:`DartsConfig`'s fields.
@@ -27,11 +32,11 @@ class Darts(OneShotStrategy):
 
     name = "darts"
     config_class: ClassVar[type] = DartsConfig
-    defaults = {k: v for k, v in asdict(DartsConfig()).items() if k != "seed"}
+    defaults = _defaults(DartsConfig)
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
-        cls.defaults = {k: v for k, v in asdict(cls.config_class()).items() if k != "seed"}
+        cls.defaults = _defaults(cls.config_class)
 
     def __init__(self, space: Any, seed: int = 0, **options: Any):
         super().__init__(space, seed, **options)
@@ -53,8 +58,9 @@ class Darts(OneShotStrategy):
             state = torch.load(run.checkpoint, map_location=search.device, weights_only=True)
             search.load_state_dict(state)
             # the epochs as the checkpoint has them: a kill between saving it and storing the epoch loses none
-            records = list(state.get("records", run.epochs()[:search.epoch]))
-            if len(records) > len(run.epochs()):
+            stored = run.epochs()
+            records = list(state.get("records", stored[:search.epoch]))
+            if len(records) > len(stored):
                 run.epoch_done(records, search.total_epochs)
         while not search.done:
             records.append(search.run_epoch())

@@ -45,6 +45,7 @@ from torch import nn
 
 from nasdsl import plugins, primitives
 from nasdsl.compiler import passes
+from nasdsl.constraints import option_is
 from nasdsl.errors import NasdslError
 
 from .builder import _safe
@@ -53,6 +54,9 @@ from .ops import ChannelShuffle as _SHUFFLE
 
 class SupernetError(NasdslError):
     """A construct the one-shot supernet cannot hold (names the decision and where it is written)."""
+
+
+_LATE = ("choice", "pick", "depth")  # emitted before the nodes they join: joined when first read
 
 
 def _get_op(base: str):
@@ -103,9 +107,8 @@ class Supernet(nn.Module):
         g = self.ir.graph
         self._paths = {n: tuple(tuple(p) for p in g.nodes[n]["path"]) for n in self.ir.nodes()
                        if g.nodes[n]["path"] and g.nodes[n]["kind"] in ("op", "merge", "subset")}
-        skip = primitives.get("skip_connect")
         self._skips = {n for n in self.ir.nodes("op") if any(p[0] == "opt" for p in g.nodes[n]["path"])
-                       and primitives.get(g.nodes[n]["op"]) is skip}  # the skip connections among the options
+                       and option_is(g.nodes[n]["op"], "skip_connect")}  # the skip connections among the options
 
     # ---------------------------------------------------------------- construction
     def _where(self, n: str) -> str:
@@ -187,8 +190,7 @@ class Supernet(nn.Module):
                 self._edge_row.update((ch, (a["decision"], c)) for c, ch in enumerate(row))
 
     def _adds_none(self, options: Sequence[str]) -> bool:
-        return self.add_none and not any(primitives.get(str(o).split("(")[0].strip()) is primitives.get("none")
-                                         for o in options)
+        return self.add_none and not any(option_is(o, "none") for o in options)
 
     def _pc_choice(self, n: str) -> Optional[str]:
         """The partial-channel choice op node ``n`` is an option of (None when it is not under one)."""
@@ -513,7 +515,6 @@ class Supernet(nn.Module):
     def _forward_mixed(self, x: torch.Tensor) -> torch.Tensor:
         g = self.ir.graph
         v: dict[str, Any] = {}
-        late = ("choice", "pick", "depth")  # emitted before the nodes they join: joined when first read
         mix = self.last_mixture = self.mixture()
         dead = self._dead(mix)
 
@@ -526,14 +527,13 @@ class Supernet(nn.Module):
         if self._frees is None:
             self._frees = self._plan_frees()
         try:
-            return self._run_mixed(x, g, v, val, mix, dead, late)
+            return self._run_mixed(x, g, v, val, mix, dead)
         finally:
             v.clear()  # the closure 'val' refers to itself: without this the tensors lived until a gc pass
 
     def _plan_frees(self) -> list[list[str]]:
         """For each position of the node loop, the values no later position reads (freed once it is done)."""
         g = self.ir.graph
-        late = ("choice", "pick", "depth")
         memo: dict[str, set] = {}
 
         def expand(k: str) -> set:
@@ -541,7 +541,7 @@ class Supernet(nn.Module):
                 return memo[k]
             a = g.nodes[k]
             out = {k}
-            if a["kind"] in late:
+            if a["kind"] in _LATE:
                 memo[k] = out
                 reads: list[str] = []
                 if a["kind"] == "choice":
@@ -582,7 +582,7 @@ class Supernet(nn.Module):
             frees[i].append(k)
         return frees
 
-    def _run_mixed(self, x: torch.Tensor, g, v: dict, val, mix: dict, dead: set, late: tuple) -> torch.Tensor:
+    def _run_mixed(self, x: torch.Tensor, g, v: dict, val, mix: dict, dead: set) -> torch.Tensor:
         out = None
         frees = self._frees
         for i, n in enumerate(self.ir.nodes()):
@@ -625,7 +625,7 @@ class Supernet(nn.Module):
                     v[n] = _merge(a["mode"], ins)
             elif kind == "output":
                 out = self._one(val(a["inp"]))
-            elif kind not in late:  # pragma: no cover - refused when built
+            elif kind not in _LATE:  # pragma: no cover - refused when built
                 raise SupernetError(f"node '{n}' of kind {kind!r} has no mixed forward")
         return out
 
@@ -703,7 +703,7 @@ class Supernet(nn.Module):
         """DARTS' rule on a node's edge table: the k candidates whose strongest non-``none`` op weighs most,
         then on each its best non-``none`` op (in the space's order of the inputs, as the genotype keeps them)."""
         ops = self._edge_ops[dec]
-        real = [i for i, o in enumerate(ops) if primitives.get(str(o).split("(")[0].strip()) is not primitives.get("none")]
+        real = [i for i, o in enumerate(ops) if not option_is(o, "none")]
         best = [max(real, key=lambda i: float(row[i])) for row in w]
         strength = [float(row[b]) for row, b in zip(w, best)]
         if dec in self._beta:  # PC-DARTS ranks the edges by softmax(α) · softmax(β)
