@@ -402,8 +402,6 @@ def test_darts_plus_through_the_search_command_stops_at_the_first_cell_with_a_sk
     space = _space("nasbench201.nas")
     skips = [sum(skip_counts(space, e["genotype"]).values()) for e in epochs]
     assert all(n == 0 for n in skips[:-1])  # it went on while no cell had a skip ...
-    if skips[-1]:  # ... and stopped at the first epoch whose cell had one
-        assert "DARTS+ early stop" in r.stdout and epochs[-1]["stopped"]
-    else:
-        assert len(epochs) == 4
+    assert skips[-1] and len(epochs) < 4  # ... and stopped at the first epoch whose cell had one (epoch 2 here)
+    assert "DARTS+ early stop" in r.stdout and epochs[-1]["stopped"]
     assert trial.genotype.values == epochs[-1]["genotype"]  # the genotype of the epoch it stopped at
