@@ -210,8 +210,8 @@ def test_a_killed_darts_search_resumes_from_its_last_epoch(tmp_path, method):
 
 
 def test_darts_refuses_what_it_cannot_relax_and_bad_options(tmp_path):
-    r = _cli("search", str(SPACES_DIR / "ofa.nas"), "--strategy", "darts", "--store", str(tmp_path / "o.db"))
-    assert r.returncode == 1 and "cannot build a one-shot supernet" in r.stderr and "ofa.nas:" in r.stderr
+    r = _cli("search", str(SPACES_DIR / "nasnet.nas"), "--strategy", "darts", "--store", str(tmp_path / "o.db"))
+    assert r.returncode == 1 and "cannot build a one-shot supernet" in r.stderr and "nasnet.nas:" in r.stderr
     assert "Traceback" not in r.stderr
     r = _cli(*SEARCH, "-S", "lr=0.1", "--store", str(tmp_path / "b.db"))
     assert r.returncode == 1 and "strategy 'darts' has no option lr; its options: epochs, batch_size, order" in r.stderr, r.stderr

@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from nasdsl import Space  # noqa: E402
-from nasdsl_plugins.torch_backend.supernet import Supernet, SupernetError, build_supernet  # noqa: E402
+from nasdsl_plugins.torch_backend.supernet import Softmax, Supernet, SupernetError, build_supernet  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SPACES = ROOT / "spaces"
@@ -21,6 +21,8 @@ SMALL = {  # space file -> (params, input shape)
     "nasbench201.nas": ({"C": 4, "N": 1}, (3, 8, 8)),
     "darts.nas": ({"C": 4, "layers": 5}, (3, 8, 8)),
     "nasbench101.nas": ({"C": 8}, (3, 8, 8)),
+    "ofa.nas": ({"classes": 10}, (3, 32, 32)),  # value choices on kernel and expansion: weight slicing
+    "autoformer.nas": ({"W": 4}, (8, 5)),  # a shared width decision, heads and an expression (E * ratio)
 }
 
 
@@ -45,7 +47,8 @@ def _x(name: str, n: int = 2) -> torch.Tensor:
     return torch.randn(n, *SMALL[name][1], generator=torch.Generator().manual_seed(1), dtype=torch.float64)
 
 
-@pytest.mark.parametrize("name,count", [("nasbench201.nas", 20), ("darts.nas", 20), ("nasbench101.nas", 8)])
+@pytest.mark.parametrize("name,count", [("nasbench201.nas", 20), ("darts.nas", 20), ("nasbench101.nas", 8),
+                                        ("ofa.nas", 10), ("autoformer.nas", 20)])
 def test_export_matches_active_child(name, count):
     space, sup, x = _space(name), _supernet(name), _x(name)
     rng = random.Random(7)
@@ -221,10 +224,27 @@ def _refusal(name: str, params=None):
     return msg, int(m.group(1)), int(m.group(2))
 
 
-def test_refuses_value_choices_on_op_arguments():
-    msg, line, col = _refusal("ofa.nas")
-    assert "value choice" in msg and "weight slicing" in msg and "ofa.s1.first.k" in msg
-    assert "mbconv" in (SPACES / "ofa.nas").read_text().splitlines()[line - 1]
+def test_refuses_value_choices_that_are_not_a_slice_of_the_largest():
+    from nasdsl_plugins.torch_backend.supernet import check_supernet
+
+    text = """
+ops mixed = [skip_connect, conv_bn_relu(8, k = {3, 5})]
+network net(classes = 10) {
+    input [8, 8, 8]
+    a = mixed
+    b = conv_bn_relu(8, k = 3, stride = {1, 2})
+    return global_avg_pool -> linear(classes)
+}
+"""
+    space = Space.from_text(text, file="v.nas")
+    with pytest.raises(SupernetError) as err:  # stride 1 gives a larger output than the largest value, 2
+        check_supernet(space)
+    msg = str(err.value)
+    assert "v.nas:6:9" in msg and "stride <- net.b.stride" in msg and "larger output at net.b.stride = 1" in msg
+    with pytest.raises(SupernetError) as err:  # PC-DARTS builds the choice's ops for 1/K of the channels
+        check_supernet(space, partial=2)
+    msg = str(err.value)
+    assert "v.nas:2:28" in msg and "k <- net.a.op[1].k" in msg and "partial-channel choice (K=2)" in msg
 
 
 def test_refuses_merge_alignment():
@@ -262,9 +282,171 @@ def test_checking_a_space_builds_no_weights_and_refuses_alike():
     dry = Supernet(_space("darts.nas"), SMALL["darts.nas"][1], weights=False)
     assert len(dry.ops) == 0 and len(dry.arch_parameters()) == 8  # the decisions are there, no op module
     check_supernet(_space("nasbench201.nas"))
-    space = Space.from_file(SPACES / "ofa.nas")
+    space = Space.from_file(SPACES / "nasnet.nas")
     with pytest.raises(SupernetError) as built:
         build_supernet(space)
     with pytest.raises(SupernetError) as checked:
         check_supernet(space)
     assert str(checked.value) == str(built.value)
+
+
+# ---------------------------------------------------------------- weight slicing (value choices on op arguments)
+def test_a_smaller_kernel_is_the_centre_and_fewer_channels_the_prefix():
+    from nasdsl_plugins.torch_backend.slicing import Slicer
+
+    torch.manual_seed(0)
+    full = torch.nn.Conv2d(6, 16, 7, padding=3).double()
+    x = torch.randn(2, 4, 9, 9, dtype=torch.float64)
+    with torch.device("meta"):
+        child = torch.nn.Conv2d(4, 8, 3, padding=1)
+    sl = Slicer(full, child)
+    want = torch.nn.functional.conv2d(x, full.weight[:8, :4, 2:5, 2:5], full.bias[:8], padding=1)
+    assert torch.allclose(sl(full, x), want, rtol=0, atol=1e-12)
+    # a view: gradients reach the large op's weights, on the slice only
+    sl(full, x).sum().backward()
+    g = full.weight.grad
+    assert g[:8, :4, 2:5, 2:5].abs().sum() > 0
+    assert float(g.abs().sum()) == float(g[:8, :4, 2:5, 2:5].abs().sum())
+    assert sl.parameters() == 8 * 4 * 9 + 8
+
+
+def test_norm_statistics_of_a_narrower_child_update_the_prefix_in_place():
+    from nasdsl_plugins.torch_backend.slicing import Slicer
+
+    full = torch.nn.BatchNorm2d(8).train()
+    with torch.device("meta"):
+        child = torch.nn.BatchNorm2d(3)
+    sl = Slicer(full, child)
+    x = torch.randn(4, 3, 5, 5) + 2.0
+    sl(full, x)
+    assert torch.allclose(full.running_mean[:3], 0.1 * x.mean((0, 2, 3)), atol=1e-6)
+    assert torch.equal(full.running_mean[3:], torch.zeros(5)) and int(full.num_batches_tracked) == 1
+
+
+def test_attention_keeps_the_prefix_of_each_of_q_k_v():
+    from nasdsl_plugins.torch_backend.ops import SelfAttention
+    from nasdsl_plugins.torch_backend.slicing import Slicer
+
+    torch.manual_seed(0)
+    full = SelfAttention(12, 12, 4)
+    with torch.device("meta"):
+        child = SelfAttention(8, 8, 2)
+    state = Slicer(full, child).state(full)
+    w = full.qkv.weight
+    assert torch.equal(state["qkv.weight"], torch.cat([w[0:8, :8], w[12:20, :8], w[24:32, :8]]))
+    assert torch.equal(state["qkv.bias"], torch.cat([full.qkv.bias[i:i + 8] for i in (0, 12, 24)]))
+    real = SelfAttention(8, 8, 2)  # the op the backend builds for the child, with those weights in
+    real.load_state_dict(state)
+    x = torch.randn(2, 5, 8)
+    assert torch.allclose(Slicer(full, child)(full, x), real(x), atol=1e-6)
+
+
+def test_slicing_refuses_what_is_not_a_slice():
+    from nasdsl_plugins.torch_backend.slicing import SliceError, Slicer
+
+    full = torch.nn.Conv2d(4, 8, 5)
+    with torch.device("meta"):
+        other, flat = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 3)), torch.nn.Linear(4, 8)
+        larger, even = torch.nn.Conv2d(4, 16, 3), torch.nn.Conv2d(4, 8, 4)
+    with pytest.raises(SliceError, match=r"differ in structure \(only the smaller has 0.bias, 0.weight"):
+        Slicer(full, other)
+    with pytest.raises(SliceError, match="'weight' has rank 2 in the smaller op and 4 in the larger"):
+        Slicer(full, flat)
+    with pytest.raises(SliceError, match="larger in the smaller op"):
+        Slicer(full, larger)
+    with pytest.raises(SliceError, match="not a centred crop"):
+        Slicer(full, even)
+
+
+@pytest.mark.parametrize("name", ["ofa.nas", "autoformer.nas"])
+def test_value_choices_get_logits_and_gradients_in_mixed_mode(name):
+    torch.manual_seed(0)
+    space = _space(name)
+    sup = build_supernet(space, SMALL[name][1]).double().train()
+    values = [d for d, k in sup._kind.items() if k == "value"]
+    assert values and all(len(sup.alpha(d)) == len(space.decisions[d].options) for d in values)
+    x = torch.randn(3, *SMALL[name][1], dtype=torch.float64)
+    loss = torch.nn.functional.cross_entropy(sup(x), torch.tensor([0, 1, 2]))
+    loss.backward()
+    # a kernel choice on maps of at most 2x2 (OFA's last stages at 32x32) cannot matter: every centred crop of
+    # 3 or more sees the whole map, so its logits get no gradient (up to rounding); every other decision's get some
+    inert = {d for d in values if d.endswith(".k") and all(
+        max(sup._shape(sup.ir.graph.nodes[n]["inp"])[1:]) <= 2 for n, (decs, _) in sup._elastic.items() if d in decs)}
+    assert (name == "ofa.nas") == bool(inert)
+    for d in sup._alpha:
+        grad = sup.alpha(d).grad
+        assert grad is not None and torch.isfinite(grad).all()
+        assert (float(grad.abs().max()) < 1e-12) == (d in inert), (d, grad)  # zero up to rounding
+    # one weight per op at the largest values: the supernet holds fewer weights than its children together
+    assert sum(p.numel() for p in sup.weights()) == sum(
+        p.numel() for k, m in sup.ops.items() for p in m.parameters())
+    got = sup.derive()
+    assert space.validate(got).values == got
+
+
+def _sampled(sup, space) -> dict:
+    """The genotype a hard sample of every decision (``sup.last_mixture``) stands for."""
+    values = dict(space.default().values)
+    for dec, (_, on) in sup.last_mixture.items():
+        values[dec] = sup._options[dec][on.index(True)]
+    return dict(space.validate(values).values)
+
+
+def test_a_hard_sample_computes_one_combination_and_is_its_child(monkeypatch):
+    """GDAS' relaxation on OFA (kernel, expansion and depth sampled): the mixed forward computes, per op with value
+    choices, only the sampled combination, and gives exactly the output of the child those samples make."""
+    from nasdsl_plugins.oneshot.relax import Gumbel
+    from nasdsl_plugins.torch_backend import slicing
+
+    name = "ofa.nas"
+    space, sup, x = _space(name), _supernet(name), _x(name)
+    calls: list[str] = []
+    real = slicing.Slicer.__call__
+    owner = {id(sl): n for n, (_, combos) in sup._elastic.items() for _, sl in combos if sl is not None}
+    monkeypatch.setattr(slicing.Slicer, "__call__", lambda self, full, t: (calls.append(owner[id(self)]),
+                                                                          real(self, full, t))[1])
+    hooks = [sup.op_module(n).register_forward_hook(lambda m, i, o, n=n: calls.append(n)) for n in sup._elastic]
+    try:
+        with torch.no_grad():
+            sup(x)
+            assert sorted(calls) == sorted(n for n, (_, c) in sup._elastic.items() for _ in c)  # softmax: all 9 each
+            sup.relax = Gumbel(1.0, hard=True)
+            for seed in range(3):
+                torch.manual_seed(seed)
+                calls.clear()
+                mixed = sup(x)
+                dead = sup._dead(sup.last_mixture)
+                assert sorted(calls) == sorted(n for n in sup._elastic if n not in dead)  # each live op: one
+                g = _sampled(sup, space)
+                sup.activate(g)
+                assert torch.allclose(mixed, sup(x), rtol=1e-10, atol=1e-12)
+                sup.activate(None)
+    finally:
+        sup.relax = Softmax()
+        sup.activate(None)
+        for h in hooks:
+            h.remove()
+
+
+def test_a_sliced_child_trains_the_shared_weights():
+    name = "autoformer.nas"
+    space = _space(name)
+    torch.manual_seed(0)
+    sup = build_supernet(space, SMALL[name][1]).train()
+    g = dict(space.sample(random.Random(5)).values)
+    g["autoformer.embed"] = min(space.decisions["autoformer.embed"].options)  # the narrowest: every op sliced
+    sup.activate(g)
+    before = {k: p.detach().clone() for k, p in sup.ops.named_parameters()}
+    opt = torch.optim.SGD(sup.weights(), lr=0.1)
+    x = torch.randn(4, *SMALL[name][1])
+    torch.nn.functional.cross_entropy(sup(x), torch.tensor([0, 1, 2, 3])).backward()
+    opt.step()
+    changed = {k for k, p in sup.ops.named_parameters() if not torch.equal(p.detach(), before[k])}
+    tok = next(k for k in before if k.endswith(".weight") and "tokens" in k)
+    assert tok in changed
+    w, w0 = dict(sup.ops.named_parameters())[tok].detach(), before[tok]
+    E = g["autoformer.embed"]
+    assert not torch.equal(w[:E], w0[:E]) and torch.equal(w[E:], w0[E:])  # only the child's rows moved
+    sup.activate(None)
+    export = sup.export(g).train()
+    assert sum(p.numel() for p in export.parameters()) < sum(p.numel() for p in sup.weights())

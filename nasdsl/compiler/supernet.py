@@ -596,7 +596,9 @@ class Selection:
         return self._merkle
 
 
-def _varg(d: dict, values: dict[str, Any]) -> Any:
+def varg_value(d: dict, values: dict[str, Any]) -> Any:
+    """The value of an op argument written as an expression of decisions (a ``vargs`` entry that is not a
+    decision name) under ``values``."""
     v = eval_expr(d["expr"], values)
     return round_int(v) if d.get("round") else v
 
@@ -719,7 +721,7 @@ class _Op(_Step):
         x = st.real[self.inp]
         if self.vdecs:
             values = st.values
-            ck = (x[1], tuple(values[d] if isinstance(d, str) else _varg(d, values) for d in self.vdecs))
+            ck = (x[1], tuple(values[d] if isinstance(d, str) else varg_value(d, values) for d in self.vdecs))
         else:
             ck = x[1]
         c = self.cache.get(ck)

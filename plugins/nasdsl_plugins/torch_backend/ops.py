@@ -335,6 +335,8 @@ class SelfAttention(nn.Module):
     """Multi-head self-attention on (N, T, D): q, k, v = one linear D -> 3 * dim, ``heads`` heads of dim / heads,
     softmax(q k^T / sqrt(dim / heads)) v, heads concatenated, output linear dim -> dim."""
 
+    slice_chunks = {"qkv.weight": 3, "qkv.bias": 3}  # q, k and v rows stacked: a narrower one keeps each one's prefix
+
     def __init__(self, d_in: int, dim: int, heads: int):
         super().__init__()
         if dim % heads:

@@ -14,6 +14,14 @@ decision name (every use of a decision shares it).
   candidate; ``independent`` picks have one row of logits per slot); a ``subset`` gates each
   candidate by a sigmoid; a depth choice is the softmax-weighted sum of the outputs at each
   depth; a value choice on a merge's mode is the softmax-weighted sum of the modes' results.
+* value choices on an op's arguments (``mbconv(k = {3, 5, 7}, e = {3, 4, 6})``, ``tokens(embed)``,
+  ``mlp(E * ratio)``): one op built at the largest values; each other combination of the values runs
+  on a slice of its weights (``slicing``: kernels centre-cropped, channels and features a prefix).  In
+  mixed mode the op is Σ over the combinations of Π (each value's weight) · (its output zero-padded to
+  the shape at the largest values); a child runs the op at its values on its slice, and so does every op
+  after it whose input is narrower in that child (the first columns of its weights).  A decision on
+  widths that also feeds a norm is exact in a child and an approximation in mixed mode (the norm sees
+  the padding's zeros).
 * how mixed mode weighs the options is ``supernet.relax`` (default :class:`Softmax`; the sampling methods'
   relaxations are in ``nasdsl_plugins.oneshot.relax``): it gives each decision's weights and which options
   are on, and an option that is off (not sampled) is not computed at all;
@@ -28,14 +36,16 @@ decision name (every use of a decision shares it).
   ``export(values)``: the child built by the torch backend with the supernet's weights copied in.
 
 Constructs that cannot be made one-shot here raise :class:`SupernetError` when the supernet is
-built, naming the decision and its ``file:line:col``: value choices on op arguments (weight
-slicing), ``if`` on decisions, ``leaves of``, ``pick {1, 2} of``, options or candidates whose
+built, naming the decision and its ``file:line:col``: value choices on op arguments whose smaller
+values are not a slice of the largest (another structure, a larger output: a stride choice) or that
+are options of a partial-channel choice, ``if`` on decisions, ``leaves of``, ``pick {1, 2} of``, options or candidates whose
 output shapes disagree, merges whose inputs need spatial alignment, concat / mul merges of an
 input that may be the zero op or of a subset, and a merge-mode choice whose modes' shapes disagree.
 """
 
 from __future__ import annotations
 
+import itertools
 import operator
 from functools import reduce
 from typing import Any, Optional, Sequence
@@ -45,11 +55,14 @@ from torch import nn
 
 from nasdsl import plugins, primitives
 from nasdsl.compiler import passes
+from nasdsl.compiler.supernet import varg_value
+from nasdsl.compiler.values import expr_decisions
 from nasdsl.constraints import option_is
 from nasdsl.errors import NasdslError
 
 from .builder import _safe
 from .ops import ChannelShuffle as _SHUFFLE
+from .slicing import SliceError, Slicer, child_module
 
 
 class SupernetError(NasdslError):
@@ -103,6 +116,9 @@ class Supernet(nn.Module):
         self._beta: dict[str, str] = {}  # edge-table decision -> key in self.betas
         self._pc: dict[str, tuple[str, int]] = {}  # choice node -> (its input node, channels its ops run on)
         self._pc_head: dict[str, int] = {}  # op node -> the first channels of its choice's input it reads
+        self._elastic: dict[str, tuple] = {}  # op node with value choices on its arguments -> (decisions, combos)
+        self._slicers: dict[tuple, Optional[Slicer]] = {}  # (ops key, child's spec) -> Slicer (None: the op as built)
+        self._elastic_params: Optional[list] = None  # (op node, its option or None, [(combo, parameters)])
         self._build()
         g = self.ir.graph
         self._paths = {n: tuple(tuple(p) for p in g.nodes[n]["path"]) for n in self.ir.nodes()
@@ -230,6 +246,59 @@ class Supernet(nn.Module):
             self._pc_head.update((m, c_in[0] // K) for m in mine if g.nodes[m]["inp"] == inp)
         self.shuffle = _SHUFFLE(K)
 
+    @staticmethod
+    def _vnames(a: dict) -> str:
+        return ", ".join(f"{k} <- {v if isinstance(v, str) else 'an expression'}" for k, v in a["vargs"].items())
+
+    def _slicer(self, n: str, want: tuple, full: Optional[nn.Module] = None) -> Optional[Slicer]:
+        """How op node ``n``'s weights run the op ``want`` = (base, lowered args, input shape): None (as built),
+        or a :class:`Slicer`; raises :class:`SliceError` when its state is not a slice of theirs."""
+        key = (self._module[n], repr(want))
+        if key not in self._slicers:
+            if want == self._spec[n]:
+                self._slicers[key] = None
+            else:
+                base, args, in_shape = want
+                factory = _get_op(base)
+                if factory is None or base != self._spec[n][0]:
+                    raise SliceError(f"it is another op ('{base}')")
+                full = self.ops[self._module[n]] if full is None else full
+                self._slicers[key] = Slicer(full, child_module(factory, args, in_shape))
+        return self._slicers[key]
+
+    def _combos(self, n: str, a: dict, in_shape: tuple, full: nn.Module) -> tuple:
+        """An op with value choices on its arguments: its decisions (each gets a logit per value) and, for every
+        combination of their values, (the values' indices, its Slicer or None), each checked to be a slice."""
+        decs: list[str] = []
+        for v in a["vargs"].values():
+            for d in ([v] if isinstance(v, str) else expr_decisions(v["expr"])):
+                if d not in decs:
+                    decs.append(d)
+        for d in decs:
+            self._param(n, d, "value", list(self.space.decisions[d].options))
+        what = f"op '{a['op']}' with a value choice on its arguments ({self._vnames(a)})"
+        top = self._shape(n)
+        combos = []
+        for idx in itertools.product(*(range(len(self._options[d])) for d in decs)):
+            values = {d: self._options[d][i] for d, i in zip(decs, idx)}
+            shown = ", ".join(f"{d} = {values[d]}" for d in decs)
+            args = dict(a["args"])
+            for k, v in a["vargs"].items():
+                args[k] = values[v] if isinstance(v, str) else varg_value(v, values)
+            try:
+                prim, args = passes.lower_op(primitives.get(a["op"]), args, in_shape)
+                out = passes.infer_shape(prim, args, in_shape, None)
+            except (NasdslError, ValueError, TypeError) as e:
+                self._refuse(n, what, f"cannot be built at {shown}: {e}")
+            if top is None or len(out) != len(top) or any(o > t for o, t in zip(out, top)):
+                self._refuse(n, what, f"gives a larger output at {shown} ({list(out)}) than at its largest values "
+                             f"({'?' if top is None else list(top)}), so one weight cannot hold both")
+            try:
+                combos.append((idx, self._slicer(n, (prim.canonical, dict(args), tuple(in_shape)), full)))
+            except SliceError as e:
+                self._refuse(n, what, f"cannot run at {shown} on a slice of its weights at the largest values: {e}")
+        return decs, combos
+
     def _build(self) -> None:
         g = self.ir.graph
         decisions = self.space.decisions
@@ -246,16 +315,15 @@ class Supernet(nn.Module):
                 self._module[n], self._spec[n] = self._module[self._alias[n]], self._spec[self._alias[n]]
                 continue
             if kind == "op":
-                if a.get("vargs"):
-                    names = ", ".join(f"{k} <- {v if isinstance(v, str) else 'an expression'}"
-                                      for k, v in a["vargs"].items())
-                    self._refuse(n, f"op '{a['op']}' with a value choice on its arguments ({names})",
-                                 "needs weight slicing, which this supernet does not do")
                 in_shape = self._shape(a["inp"])
                 if in_shape is None:
                     self._refuse(n, f"op '{a['op']}'", "has an input whose shape is only known once a genotype is chosen")
                 args = dict(a["args"])
                 ch = self._pc_choice(n)
+                if ch is not None and a.get("vargs"):
+                    self._refuse(n, f"op '{a['op']}' with a value choice on its arguments ({self._vnames(a)})",
+                                 f"is an option of a partial-channel choice (K={self.partial}), whose ops are built "
+                                 "for 1/K of the channels, so its weights cannot also be sliced")
                 if ch is not None:  # PC-DARTS: the op is built for 1/K of the channels
                     part = self._pc[ch][1]
                     in_shape = (part, *in_shape[1:])
@@ -270,6 +338,9 @@ class Supernet(nn.Module):
                     self.ops[key] = factory(dict(args), in_shape)
                 self._module[n] = key
                 self._spec[n] = (prim.canonical, dict(args), in_shape)
+                if a.get("vargs"):  # built at the largest values; every other combination runs on its slices
+                    full = self.ops[key] if self._with_weights else child_module(factory, args, in_shape)
+                    self._elastic[n] = self._combos(n, a, in_shape, full)
             elif kind == "choice":
                 self._same_shapes(n, a["ends"], f"op choice '{dec}'", "options")
                 if n not in self._slot_choice:
@@ -372,29 +443,42 @@ class Supernet(nn.Module):
         mix = self.mixture() if mix is None else mix
         if self._opt_params is None:
             g = self.ir.graph
-            self._opt_params = {}
+            self._opt_params, self._elastic_params = {}, []
             for n in self.ir.nodes("op"):
                 path = g.nodes[n]["path"]
                 opts = [p for p in path if p[0] == "opt"]
+                if n in self._elastic:  # Σ over its combinations of Π w · (the sliced op's parameters)
+                    full = sum(p.numel() for p in self.ops[self._module[n]].parameters())
+                    self._elastic_params.append((n, opts[-1][1:3] if opts else None, [
+                        (idx, full if sl is None else sl.parameters()) for idx, sl in self._elastic[n][1]]))
+                    continue
                 if n in self._alias or not opts:
                     continue
                 ch, i = opts[-1][1], opts[-1][2]
                 count = sum(p.numel() for p in self.ops[self._module[n]].parameters())
                 row = self._opt_params.setdefault(ch, {})
                 row[i] = row.get(i, 0) + count
-        total = None
+        terms = []
         for ch, row in self._opt_params.items():
-            if ch in self._edge_row:
-                dec, r = self._edge_row[ch]
-                w = mix[dec][0][r]
-            else:
-                dec = self.ir.graph.nodes[ch]["decision"]
-                if dec not in mix:
-                    continue
-                w = mix[dec][0]
-            term = sum(w[i] * c for i, c in row.items())
-            total = term if total is None else total + term
-        return total if total is not None else torch.zeros(())
+            w = self._option_weights(ch, mix)
+            if w is not None:
+                terms.append(sum(w[i] * c for i, c in row.items()))
+        for n, opt, counts in self._elastic_params:
+            ws = [mix[d][0] for d in self._elastic[n][0]]
+            term = sum(reduce(operator.mul, [w[i] for w, i in zip(ws, idx)]) * c for idx, c in counts)
+            if opt is not None:
+                w = self._option_weights(opt[0], mix)
+                term = term * (w[opt[1]] if w is not None else 1.0)
+            terms.append(term)
+        return reduce(operator.add, terms) if terms else torch.zeros(())
+
+    def _option_weights(self, ch: str, mix: dict[str, tuple]) -> Optional[torch.Tensor]:
+        """The weights of choice node ``ch``'s options under ``mix`` (its row of an edge table's)."""
+        if ch in self._edge_row:
+            dec, r = self._edge_row[ch]
+            return mix[dec][0][r]
+        dec = self.ir.graph.nodes[ch]["decision"]
+        return mix[dec][0] if dec in mix else None
 
     def alpha(self, decision: str) -> nn.Parameter:
         return self.alphas[self._alpha[decision]]
@@ -410,6 +494,7 @@ class Supernet(nn.Module):
         g = self.space.validate(values)
         sel = self.ir.select(g.values)
         shapes = {nd[0]: tuple(nd[2]) for nd in sel.nodes}
+        slicers: dict[str, Optional[Slicer]] = {}
         for nd in sel.nodes:
             if nd[1] != "op":
                 continue
@@ -418,18 +503,20 @@ class Supernet(nn.Module):
                 raise SupernetError(f"cannot run this child on the supernet: its op '{nd[0]}' (at {nd[3]}) is an "
                                     "alignment the supernet holds no weights for")
             want = (nd[4]["base"], dict(nd[4]["args"]), shapes[nd[5][0]])
-            if want != self._spec[src]:
+            try:  # smaller arguments or a narrower input: the op on a slice of the weights
+                slicers[nd[0]] = self._slicer(src, want)
+            except SliceError as e:
                 raise SupernetError(f"cannot run this child on the supernet: op '{nd[0]}' (at {nd[3]}) needs "
-                                    f"{want}, the supernet holds {self._spec[src]} (weight slicing is not supported)")
-        return g, sel
+                                    f"{want}, the supernet holds {self._spec[src]}, and {e}") from None
+        return g, sel, slicers
 
     def activate(self, values: Optional[dict[str, Any]]) -> None:
         """Run exactly the child of ``values`` from now on (None: back to mixed mode)."""
         if values is None:
             self._active = self._active_values = None
             return
-        g, sel = self._select(values)
-        self._active = [(nd[0], nd[1], sel.origin.get(nd[0]), list(nd[5])) for nd in sel.nodes]
+        g, sel, slicers = self._select(values)
+        self._active = [(nd[0], nd[1], sel.origin.get(nd[0]), list(nd[5]), slicers.get(nd[0])) for nd in sel.nodes]
         self._active_values = g.values
 
     @property
@@ -445,11 +532,12 @@ class Supernet(nn.Module):
     def _forward_child(self, x: torch.Tensor) -> torch.Tensor:
         v: dict[str, torch.Tensor] = {}
         out = None
-        for nid, kind, src, ins in self._active:
+        for nid, kind, src, ins, sl in self._active:
             if kind == "input":
                 v[nid] = x
             elif kind == "op":
-                v[nid] = self.ops[self._module[src]](v[ins[0]])
+                m = self.ops[self._module[src]]
+                v[nid] = m(v[ins[0]]) if sl is None else sl(m, v[ins[0]])
             elif kind == "sum":
                 v[nid] = reduce(operator.add, [v[u] for u in ins])
             elif kind == "mul":
@@ -600,7 +688,7 @@ class Supernet(nn.Module):
                     t = self._one(val(a["inp"]))
                     if n in self._pc_head:
                         t = t[:, :self._pc_head[n]]
-                    t = self.ops[self._module[n]](t)
+                    t = self._elastic_mixed(n, t, mix, x) if n in self._elastic else self.ops[self._module[n]](t)
                     if self.skip_dropout and n in self._skips:
                         t = nn.functional.dropout(t, self.skip_dropout, self.training)
                     v[n] = t
@@ -628,6 +716,20 @@ class Supernet(nn.Module):
             elif kind not in _LATE:  # pragma: no cover - refused when built
                 raise SupernetError(f"node '{n}' of kind {kind!r} has no mixed forward")
         return out
+
+    def _elastic_mixed(self, n: str, t: torch.Tensor, mix: dict, x: torch.Tensor) -> torch.Tensor:
+        """An op with value choices on its arguments in mixed mode: Σ over the combinations of their values that are
+        on of Π (each value's weight) · (the op at those values on its slice of the weights, its output zero-padded
+        to the shape at the largest values: the first channels, the first features)."""
+        decs, combos = self._elastic[n]
+        m = self.ops[self._module[n]]
+        ws = [mix[d] for d in decs]
+        top = self._shape(n)
+        terms = []
+        for idx, sl in combos:
+            if all(on is None or on[i] for (_, on), i in zip(ws, idx)):
+                terms.append((reduce(operator.mul, [w[i] for (w, _), i in zip(ws, idx)]), sl))
+        return self._wsum(terms, lambda sl: _pad(m(t) if sl is None else sl(m, t), top), x, n)
 
     def _zeros(self, x: torch.Tensor, n: str) -> torch.Tensor:
         shape = self._shape(n)
@@ -686,7 +788,7 @@ class Supernet(nn.Module):
             for dec, key in self._alpha.items():
                 a = self.logits(dec).detach()
                 opts, kind = self._options[dec], self._kind[dec]
-                if kind in ("op", "depth", "merge"):
+                if kind in ("op", "depth", "merge", "value"):
                     values[dec] = opts[int(torch.argmax(a[:len(opts)]))]  # an added 'none' is never derived
                 elif kind == "pick":
                     top = torch.topk(a, self._k[dec]).indices.tolist()
@@ -717,7 +819,7 @@ class Supernet(nn.Module):
 
     def export(self, values: dict[str, Any]) -> nn.Module:
         """``backend.build(space.realize(values))`` with this supernet's weights (parameters and buffers) copied in."""
-        g, sel = self._select(values)
+        g, sel, slicers = self._select(values)
         arch = self.space.realize(g, self.input_shape)
         model = plugins.get_backend("torch")().build(arch)
         p = next(iter(self.ops.parameters()), None)
@@ -729,7 +831,13 @@ class Supernet(nn.Module):
             src = sel.origin.get(nid)
             if src is None:  # pragma: no cover - _select refuses it
                 raise SupernetError(f"op '{nid}' of the child has no supernet weights")
-            model.get_submodule(f"ops.{name}").load_state_dict(self.ops[self._module[src]].state_dict())
+            full, sl = self.ops[self._module[src]], slicers[nid]
+            target = model.get_submodule(f"ops.{name}")
+            if sl is None:
+                target.load_state_dict(full.state_dict())
+            else:  # the slices the child ran on in the supernet
+                state = sl.state(full)
+                target.load_state_dict({k: state[k] for k in target.state_dict()})
         model.train(self.training)
         return model
 
@@ -739,6 +847,14 @@ def _both(on: list, keep: list) -> list:
     if isinstance(on, list):
         return [_both(a, b) for a, b in zip(on, keep)]
     return bool(on) and bool(keep)
+
+
+def _pad(t: torch.Tensor, shape: tuple) -> torch.Tensor:
+    """``t`` (N, *smaller) zero-padded at the end of each dimension to (N, *shape)."""
+    pads: list[int] = []
+    for have, want in zip(reversed(t.shape[1:]), reversed(shape)):
+        pads += [0, want - have]
+    return nn.functional.pad(t, pads) if any(pads) else t
 
 
 def _merge(mode: str, ins: list) -> torch.Tensor:
