@@ -405,3 +405,30 @@ def test_darts_plus_through_the_search_command_stops_at_the_first_cell_with_a_sk
     assert skips[-1] and len(epochs) < 4  # ... and stopped at the first epoch whose cell had one (epoch 2 here)
     assert "DARTS+ early stop" in r.stdout and epochs[-1]["stopped"]
     assert trial.genotype.values == epochs[-1]["genotype"]  # the genotype of the epoch it stopped at
+
+
+@pytest.mark.parametrize("method", ["darts", "snas", "gdas", "drnas"])
+def test_every_method_searches_the_value_choices_of_a_sliced_supernet(method):
+    """AutoFormer's shared width, heads and MLP ratio are value choices on op arguments: one weight per op at the
+    largest values, sliced for the rest.  Each method trains their logits an epoch and derives a genotype that
+    the supernet runs on its slices exactly as the exported model does."""
+    space = Space.from_file(SPACES_DIR / "autoformer.nas", params={"W": 4})
+    data = load_dataset("mnist1d-seq")
+    extra = {"order": 2} if method == "darts" else {}
+    search = METHODS[method](space, data, CONFIGS[method](epochs=1, max_steps=3, batch_size=16, warmup=0, **extra))
+    sup = search.supernet
+    values = [d for d in sup._alpha if sup._kind[d] == "value"]
+    assert "autoformer.embed" in values and len(values) == 9  # embed, and heads and ratio of 4 layers
+    before = {d: sup.alpha(d).detach().clone() for d in values}
+    rec = search.run_epoch()
+    assert np.isfinite(rec["train_loss"]) and np.isfinite(rec["arch_loss"])
+    assert all(not torch.equal(sup.alpha(d).detach(), before[d]) for d in values)  # every value choice trained
+    g = space.validate(rec["genotype"])
+    x = torch.as_tensor(data.x_valid[:8]).to(next(iter(sup.weights())))
+    sup.eval()
+    sup.activate(g.values)
+    try:
+        with torch.no_grad():
+            assert torch.allclose(sup(x), sup.export(g.values).eval()(x), atol=1e-5)
+    finally:
+        sup.activate(None)

@@ -450,3 +450,37 @@ def test_a_sliced_child_trains_the_shared_weights():
     sup.activate(None)
     export = sup.export(g).train()
     assert sum(p.numel() for p in export.parameters()) < sum(p.numel() for p in sup.weights())
+
+
+# what the supernet cannot hold in each reference space, and why (everything else builds and trains)
+REFUSED = {
+    "enas_macro.nas": "merges feature maps of different sizes (spatial alignment",
+    "enas_micro.nas": "'leaves of'",
+    "nasnet.nas": "'leaves of'",
+    "genetic_cnn.nas": "whose output shapes disagree",
+    "nasbench_graph.nas": "has no PyTorch implementation",
+}
+
+
+@pytest.mark.parametrize("path", sorted(SPACES.glob("*.nas")), ids=lambda p: p.name)
+def test_every_reference_space_builds_a_supernet_that_trains_or_is_refused_by_name(path):
+    from .test_torch_backend import SMALL as BACKEND_SMALL
+
+    params, shape = BACKEND_SMALL.get(path.name, ({}, None))
+    space = Space.from_file(path, params=params)
+    if path.name in REFUSED:
+        with pytest.raises(SupernetError) as err:
+            build_supernet(space, shape)
+        msg = str(err.value)
+        assert REFUSED[path.name] in msg and re.search(re.escape(path.name) + r":\d+:\d+", msg), msg
+        return
+    torch.manual_seed(0)
+    sup = build_supernet(space, shape).train()
+    x = torch.randn(2, *sup.ir.graph.nodes[sup.ir.nodes("input")[0]]["shape"])
+    out = sup(x)
+    torch.nn.functional.cross_entropy(out, torch.tensor([0, 1])).backward()
+    assert out.shape == (2, 10) and torch.isfinite(out).all()
+    assert sup.arch_parameters() and all(p.grad is not None and torch.isfinite(p.grad).all()
+                                         for p in sup.arch_parameters())
+    got = sup.derive()
+    assert space.validate(got).values == got
