@@ -8,7 +8,8 @@
 3. The supernet: one DARTS, GDAS and PC-DARTS search step (α step, then weight step)
    of the darts.nas supernet (C = 16, 8 cells, batch 32, 3x32x32): the same first
    steps on the CPU and on CUDA from one seed (the architecture logits after them
-   compared), then the median step time and the peak CUDA memory of each method.
+   compared, amp off), then the median step time and the peak CUDA memory of each method,
+   in float32 and with the weights' step in fp16 (``-S amp=fp16``, what ``auto`` takes on CUDA).
 
 Run: ``.venv/bin/python bench/gpu_check.py [--steps 300]``.  Without a GPU it runs
 the CPU half and says so.  The tests never need a GPU.
@@ -94,7 +95,7 @@ def time_cifar(device: str, amp: bool, batch: int = 96, reps: int = 20) -> float
     return statistics.median(times) * 1e3
 
 
-def supernet_steps(device: str, method: str, steps: int, seed: int = 0) -> dict[str, float]:
+def supernet_steps(device: str, method: str, steps: int, seed: int = 0, amp: str = "off") -> dict[str, float]:
     """``steps`` search steps of ``method`` on the darts.nas supernet; the step times and the logits after."""
     import numpy as np
 
@@ -108,7 +109,7 @@ def supernet_steps(device: str, method: str, steps: int, seed: int = 0) -> dict[
     y = rng.integers(0, 10, 256).astype(np.int64)
     space = Space.from_file(ROOT / "spaces" / "darts.nas", params={"C": 16, "layers": 8})
     search = METHODS[method](space, Dataset("synthetic", x, y, x[:32], y[:32], x[:32], y[:32]),
-                             configs[method](batch_size=32, epochs=1, warmup=0, seed=seed), device=device)
+                             configs[method](batch_size=32, epochs=1, warmup=0, seed=seed, amp=amp), device=device)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     times = []
@@ -151,8 +152,10 @@ def main() -> None:
     print(f"DARTS supernet (darts.nas C=16, 8 cells, batch 32): alpha after 3 steps, max |cpu - cuda| = {diff:.2e}; "
           f"step cpu {cpu_d['ms']:.0f} ms, cuda {gpu_d['ms']:.1f} ms")
     for method in ("darts", "gdas", "pcdarts"):
-        r = supernet_steps("cuda", method, 12)
-        print(f"  {method:8s} cuda step {r['ms']:.1f} ms, peak memory {r['peak_mb']:.0f} MB")
+        r, h = supernet_steps("cuda", method, 12), supernet_steps("cuda", method, 12, amp="fp16")
+        print(f"  {method:8s} cuda step fp32 {r['ms']:.1f} ms / amp fp16 {h['ms']:.1f} ms, peak memory "
+              f"{r['peak_mb']:.0f} / {h['peak_mb']:.0f} MB, alpha max |fp32 - fp16| "
+              f"{float((r['alphas'] - h['alphas']).abs().max()):.2e}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 
@@ -432,3 +434,66 @@ def test_every_method_searches_the_value_choices_of_a_sliced_supernet(method):
             assert torch.allclose(sup(x), sup.export(g.values).eval()(x), atol=1e-5)
     finally:
         sup.activate(None)
+
+
+def _dtypes_of_steps(search, x, y) -> tuple[set, set]:
+    """The dtypes of the supernet's op outputs in the architecture step and in the weight step of one step."""
+    seen: list = []
+    hooks = [m.register_forward_hook(lambda m, i, o: seen.append(o.dtype)) for m in search.supernet.ops.modules()
+             if isinstance(m, torch.nn.Conv2d)]
+    real = search._weight_loss
+    marks = []
+
+    def weight_loss(*a):
+        marks.append(len(seen))
+        return real(*a)
+
+    search._weight_loss = weight_loss
+    try:
+        search.step(x, y, x, y)
+    finally:
+        del search._weight_loss
+        for h in hooks:
+            h.remove()
+    return set(seen[:marks[0]]), set(seen[marks[0]:])
+
+
+def test_mixed_precision_runs_the_weights_step_only_under_autocast():
+    space, data = _space("nasbench201.nas"), load_dataset("digits")
+    x, y = torch.as_tensor(data.x_train[:16]), torch.as_tensor(data.y_train[:16], dtype=torch.long)
+    plain = DartsSearch(space, data, DartsConfig(epochs=1, max_steps=1, batch_size=16))
+    assert plain.amp is None and plain.scaler is None  # auto: off on the CPU
+    assert _dtypes_of_steps(plain, x, y) == ({torch.float32}, {torch.float32})
+    bf = DartsSearch(space, data, DartsConfig(epochs=1, max_steps=1, batch_size=16, amp="bf16"))
+    before = [w.detach().clone() for w in bf.weights]
+    arch, weights = _dtypes_of_steps(bf, x, y)
+    assert arch == {torch.float32} and weights == {torch.bfloat16}  # α's step in full precision
+    assert all(w.dtype == torch.float32 for w in bf.weights)  # the weights themselves stay float32
+    assert any(not torch.equal(w.detach(), b) for w, b in zip(bf.weights, before))
+    with pytest.raises(DartsError, match="amp is one of auto, fp16, bf16, off; got 'half'"):
+        DartsConfig(amp="half")
+    with pytest.raises(DartsError, match="amp=bf16 needs float32 weights"):
+        DartsSearch(space, data, DartsConfig(amp="bf16"), dtype=torch.float64)
+
+
+def test_fp16_steps_through_a_gradient_scaler_kept_in_the_checkpoint():
+    """fp16 (what ``auto`` takes on CUDA) on the CPU: the weights' and, single level (SNAS), α's gradients are
+    unscaled before clipping and stepping; the scaler's state goes into the checkpoint and comes back."""
+    space, data = _space("nasbench201.nas"), load_dataset("digits")
+    s = SnasSearch(space, data, SnasConfig(epochs=2, max_steps=2, batch_size=16, amp="fp16"))
+    assert s.amp == torch.float16 and s.scaler is not None
+    before = [a.detach().clone() for a in s.alphas]
+    rec = s.run_epoch()
+    assert np.isfinite(rec["train_loss"])
+    assert any(not torch.equal(a.detach(), b) for a, b in zip(s.alphas, before))  # α stepped through the scaler
+    assert all(torch.isfinite(w).all() for w in s.weights)
+    s.scaler.update(new_scale=1234.0)  # a scale no fresh scaler has
+    state = s.state_dict()
+    assert state["scaler"]["scale"] == 1234.0 and state["cuda_rng"] is None
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    buf.seek(0)
+    again = SnasSearch(space, data, SnasConfig(epochs=2, max_steps=2, batch_size=16, amp="fp16"))
+    assert again.scaler.get_scale() != 1234.0
+    again.load_state_dict(torch.load(buf, weights_only=True))
+    assert again.scaler.get_scale() == 1234.0

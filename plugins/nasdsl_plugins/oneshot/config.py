@@ -13,6 +13,9 @@ class DartsError(NasdslError):
     """A bad DARTS option, or a search that diverged."""
 
 
+AMP = ("auto", "fp16", "bf16", "off")
+
+
 @dataclass
 class DartsConfig:
     """DARTS' hyperparameters (the paper's defaults; every one can be overridden with ``-S``).  The other
@@ -37,10 +40,13 @@ class DartsConfig:
     warmup: int = 0  # the first epochs train the weights only (α is not updated)
     max_steps: int = 0  # > 0: at most this many steps per epoch (a shorter run)
     seed: int = 0
+    amp: str = "auto"  # mixed precision for the weights' step: auto (fp16 on CUDA, off on the CPU), fp16, bf16, off
 
     def __post_init__(self) -> None:
         if self.order not in (1, 2):
             raise DartsError(f"order is 1 or 2; got {self.order}")
+        if self.amp not in AMP:
+            raise DartsError(f"amp is one of {', '.join(AMP)}; got {self.amp!r}")
         self._at_least(1, "epochs", "batch_size")
         self._positive("w_lr", "a_lr")
         self._at_least(0, "w_lr_min", "w_weight_decay", "a_weight_decay", "grad_clip", "max_steps", "early_stop",

@@ -81,6 +81,23 @@ class DartsSearch:
         self.stopped = ""  # why the run stopped before its last epoch (DARTS+), once it has
         self.gen = torch.Generator().manual_seed(config.seed + 1)
         self.supernet.relax = self.relaxation()
+        self.amp = self._amp_dtype(config.amp)  # the weights' forward under autocast to this dtype (None: off)
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.amp == torch.float16 else None
+
+    def _amp_dtype(self, amp: str) -> Optional[torch.dtype]:
+        if amp == "auto":
+            amp = "fp16" if self.device.type == "cuda" and self.dtype == torch.float32 else "off"
+        if amp != "off" and self.dtype != torch.float32:
+            raise DartsError(f"amp={amp} needs float32 weights; the supernet is {self.dtype}")
+        return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(amp)
+
+    def _weight_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The weights' training loss, its forward under autocast when amp is on (the architecture step never is)."""
+        with torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
+            return self.loss(x, y)
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        (loss if self.scaler is None else self.scaler.scale(loss)).backward()
 
     # ---------------------------------------------------------------- what a method changes
     def relaxation(self) -> Any:
@@ -176,11 +193,17 @@ class DartsSearch:
         if self.single_level:
             self.a_opt.zero_grad(set_to_none=True)
             self.w_opt.zero_grad(set_to_none=True)
-            lt = self.loss(xt, yt)
-            (lt + self.arch_penalty()).backward()
-            self._weight_step(lt)
-            self.a_opt.step()
-            return float(lt.detach()), float(lt.detach())
+            lt = self._weight_loss(xt, yt)
+            self._backward(lt + self.arch_penalty())
+            if self.scaler is not None:  # α's gradients came through the scaled loss too
+                self.scaler.unscale_(self.a_opt)
+            value = self._weight_step(lt, update=False)
+            if self.scaler is None:
+                self.a_opt.step()
+            else:
+                self.scaler.step(self.a_opt)
+                self.scaler.update()
+            return value, value
         a_loss = None
         if self.epoch >= self.config.warmup:  # a warm-up epoch trains the weights only
             grads, a_loss = self._arch_gradient(xt, yt, xv, yv)
@@ -189,16 +212,25 @@ class DartsSearch:
                 p.grad = g.detach()
             self.a_opt.step()
         self.w_opt.zero_grad(set_to_none=True)
-        lt = self.loss(xt, yt)
-        lt.backward()
+        lt = self._weight_loss(xt, yt)
+        self._backward(lt)
         for p in self.alphas:  # α moves only by its own optimizer
             p.grad = None
         return self._weight_step(lt), a_loss
 
-    def _weight_step(self, lt: torch.Tensor) -> float:
+    def _weight_step(self, lt: torch.Tensor, update: bool = True) -> float:
+        """Clip and step the weights (through the grad scaler under fp16: unscaled first, a step with an
+        inf/NaN gradient skipped and the scale lowered); ``update=False`` leaves the scaler's update to the caller."""
+        if self.scaler is not None:
+            self.scaler.unscale_(self.w_opt)
         if self.config.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.weights, self.config.grad_clip)
-        self.w_opt.step()
+        if self.scaler is None:
+            self.w_opt.step()
+        else:
+            self.scaler.step(self.w_opt)
+            if update:
+                self.scaler.update()
         value = float(lt.detach())
         if not math.isfinite(value):
             raise DartsError(f"the supernet's training loss became {value} at epoch {self.epoch + 1}")
@@ -290,7 +322,9 @@ class DartsSearch:
         """Everything a resumed run needs (plain tensors and numbers: loads with weights_only=True)."""
         return {"supernet": self.supernet.state_dict(), "w_opt": self.w_opt.state_dict(), "a_opt": self.a_opt.state_dict(),
                 "sched": self.sched.state_dict(), "epoch": self.epoch, "stopped": self.stopped, "gen": self.gen.get_state(),
-                "torch_rng": torch.get_rng_state(), "config": asdict(self.config), "method": self.config.method}
+                "torch_rng": torch.get_rng_state(), "config": asdict(self.config), "method": self.config.method,
+                "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+                "scaler": self.scaler.state_dict() if self.scaler is not None else None}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("config") != asdict(self.config) or state.get("method", "DARTS") != self.config.method:
@@ -303,6 +337,10 @@ class DartsSearch:
         self.stopped = str(state.get("stopped", ""))
         self.gen.set_state(state["gen"])
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and self.device.type == "cuda":  # Gumbel / Dirichlet samples on the GPU
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        if state.get("scaler") is not None and self.scaler is not None:
+            self.scaler.load_state_dict(state["scaler"])
 
 
 def skip_counts(space: Any, genotype: dict[str, Any]) -> dict[str, int]:
