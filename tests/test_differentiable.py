@@ -301,8 +301,12 @@ def test_pdarts_ends_with_at_most_max_skips_per_cell_and_resumes_mid_stage():
     _skips_everywhere(s.inner)
     assert skip_counts(space, s.supernet.derive()) == {"darts_cell": 8, "reduce_cell": 8}
     g = s.derive()
-    assert skip_counts(space, g) == {"darts_cell": 2, "reduce_cell": 2}
+    assert skip_counts(space, g) == {"darts_cell": 2, "reduce_cell": 8}  # the paper's rule: the normal cell only
     space.validate(g)
+    every = PdartsSearch(space, data, PdartsConfig(**cfg, max_skips=2, skip_cells="all"))
+    every.run_epoch()
+    _skips_everywhere(every.inner)
+    assert skip_counts(space, every.derive()) == {"darts_cell": 2, "reduce_cell": 2}
     state = s.state_dict()
     back = PdartsSearch(space, data, PdartsConfig(**cfg, max_skips=2))
     back.load_state_dict(state)
@@ -316,11 +320,13 @@ def test_pdarts_ends_with_at_most_max_skips_per_cell_and_resumes_mid_stage():
         PdartsConfig(stages="5,11,17", keep="5")
 
 
-def _skips_everywhere(search: DartsSearch) -> None:
-    """α that derives skip_connect on every edge of every cell."""
+def _skips_everywhere(search: DartsSearch, cells: str = "") -> None:
+    """α that derives skip_connect on every edge of every cell (of the cells named, when some are)."""
     sup = search.supernet
     with torch.no_grad():
         for dec, key in sup._alpha.items():
+            if cells and dec.split(".")[0] not in cells.split(","):
+                continue
             a = sup.alphas[key]
             if sup._kind[dec] == "edge":
                 a[:, sup._edge_ops[dec].index("skip_connect")] = 10.0
@@ -349,6 +355,19 @@ def test_darts_plus_stops_once_a_cell_has_enough_skip_connections():
     _skips_everywhere(few)
     few.run_epoch()
     assert not few.done  # 8 skips < 9
+    # the rule counts in the normal cell (DARTS+): skips in the reduction cell only do not stop the search
+    assert s.supernet.cell_kinds() == {"darts_cell": "normal", "reduce_cell": "reduction"}
+    assert s.ruled_cells() == {"darts_cell"}
+    for cells, stops in (("normal", False), ("reduce_cell", True), ("all", True)):
+        r = DartsSearch(space, data, DartsConfig(**cfg, early_stop=2, skip_cells=cells))
+        _skips_everywhere(r, cells="reduce_cell")
+        rec = r.run_epoch()
+        assert skip_counts(space, rec["genotype"]).get("darts_cell", 0) < 2
+        assert r.done == stops, cells
+        assert not stops or "cell 'reduce_cell' has 8" in rec["stopped"]
+    with pytest.raises(DartsError, match=r"skip_cells names nope, which the space has no decisions of; its cells: "
+                                         r"darts_cell, reduce_cell \(or normal, all\)"):
+        DartsSearch(space, data, DartsConfig(**cfg, skip_cells="darts_cell,nope"))
 
 
 def test_a_checkpoint_of_one_method_is_refused_by_another(tmp_path):

@@ -41,12 +41,15 @@ class DartsConfig:
     max_steps: int = 0  # > 0: at most this many steps per epoch (a shorter run)
     seed: int = 0
     amp: str = "auto"  # mixed precision for the weights' step: auto (fp16 on CUDA, off on the CPU), fp16, bf16, off
+    skip_cells: str = "normal"  # the cells DARTS+' and P-DARTS' skip rules count in: normal, all, or names (a,b)
 
     def __post_init__(self) -> None:
         if self.order not in (1, 2):
             raise DartsError(f"order is 1 or 2; got {self.order}")
         if self.amp not in AMP:
             raise DartsError(f"amp is one of {', '.join(AMP)}; got {self.amp!r}")
+        if not self.skip_cells.strip(" ,"):
+            raise DartsError("skip_cells is normal, all, or the names of cells (comma-separated); got nothing")
         self._at_least(1, "epochs", "batch_size")
         self._positive("w_lr", "a_lr")
         self._at_least(0, "w_lr_min", "w_weight_decay", "a_weight_decay", "grad_clip", "max_steps", "early_stop",
@@ -181,7 +184,7 @@ class PdartsConfig(DartsConfig):
     on networks of growing depth (``stages``: the values of the network parameter ``depth_param``), the
     candidates of every op choice cut to the strongest ``keep`` after each stage; dropout ``skip_dropout``
     on the skip connections of each stage (decaying as exp(−0.2·epoch) within it); at the end at most
-    ``max_skips`` skip connections per cell.  The paper's CIFAR settings: 3 stages of 25 epochs, cells
+    ``max_skips`` skip connections per cell that ``skip_cells`` names (the normal cells).  The paper's CIFAR settings: 3 stages of 25 epochs, cells
     5 → 11 → 17, candidates 8 → 5 → 3, skip dropout 0.1 / 0.4 / 0.7, batch 96, α Adam 6e-4."""
 
     method = "P-DARTS"

@@ -83,6 +83,7 @@ class DartsSearch:
         self.supernet.relax = self.relaxation()
         self.amp = self._amp_dtype(config.amp)  # the weights' forward under autocast to this dtype (None: off)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.amp == torch.float16 else None
+        self.ruled_cells()  # a skip_cells naming no cell is refused before any training
 
     def _amp_dtype(self, amp: str) -> Optional[torch.dtype]:
         if amp == "auto":
@@ -267,10 +268,31 @@ class DartsSearch:
         n = self.config.early_stop
         if not n:
             return ""
-        for cell, count in sorted(skip_counts(self.space, genotype).items()):
+        for cell, count in sorted(self.ruled_skips(genotype).items()):
             if count >= n:
                 return f"DARTS+ early stop: cell '{cell}' has {count} skip connections (early_stop={n})"
         return ""
+
+    def ruled_cells(self) -> set[str]:
+        """The cells the skip rules count in (``skip_cells``): ``normal``, the papers' choice, is every cell none of
+        whose searched ops reduces the feature map (DARTS' normal cell, not its reduction cell)."""
+        kinds = self.supernet.cell_kinds()
+        which = self.config.skip_cells.strip()
+        if which == "all":
+            return set(kinds)
+        if which == "normal":
+            return {c for c, k in kinds.items() if k == "normal"}
+        names = {c.strip() for c in which.split(",") if c.strip()}
+        unknown = sorted(names - set(kinds))
+        if unknown:
+            raise DartsError(f"skip_cells names {', '.join(unknown)}, which the space has no decisions of; its cells: "
+                             f"{', '.join(sorted(kinds))} (or normal, all)")
+        return names
+
+    def ruled_skips(self, genotype: dict[str, Any]) -> dict[str, int]:
+        """The skip connections of ``genotype`` per cell, in the cells the skip rules count in."""
+        cells = self.ruled_cells()
+        return {c: n for c, n in skip_counts(self.space, genotype).items() if c in cells}
 
     @property
     def done(self) -> bool:
@@ -445,7 +467,8 @@ def check_stages(space: Any, config: PdartsConfig) -> list[Any]:
 class PdartsSearch:
     """P-DARTS: DARTS in stages on networks of growing depth, each stage's supernet new (weights and α), its
     op choices cut to the candidates the previous stage weighed most (the dropped ones are masked and never
-    computed), dropout on the skip connections; at the end at most ``max_skips`` skip connections per cell."""
+    computed), dropout on the skip connections; at the end at most ``max_skips`` skip connections in each cell the
+    skip rules count in (``skip_cells``: the normal cells by default)."""
 
     config_class = PdartsConfig
 
@@ -526,13 +549,13 @@ class PdartsSearch:
         return out
 
     def derive(self) -> dict[str, Any]:
-        """The last stage's genotype with at most ``max_skips`` skip connections per cell: while a cell has more,
+        """The last stage's genotype with at most ``max_skips`` skip connections per ruled cell: while one has more,
         the skip connection weighing least is dropped from its choice and the genotype derived again."""
         sup = self.inner.supernet
         space = self.inner.space
         for _ in range(10_000):
             g = sup.derive()
-            over = {c for c, n in skip_counts(space, g).items() if n > self.config.max_skips}
+            over = {c for c, n in self.inner.ruled_skips(g).items() if n > self.config.max_skips}
             if not over:
                 return g
             weakest = None  # (probability, decision, row, column)

@@ -480,6 +480,22 @@ class Supernet(nn.Module):
         dec = self.ir.graph.nodes[ch]["decision"]
         return mix[dec][0] if dec in mix else None
 
+    def cell_kinds(self) -> dict[str, str]:
+        """Each cell (a decision's name before its first dot) of the searched decisions: ``reduction`` when an op
+        under one of its decisions makes the feature map smaller (DARTS' reduction cell), else ``normal``."""
+        g = self.ir.graph
+        out = {d.split(".")[0]: "normal" for d in self._alpha}
+        for n in self.ir.nodes("op"):
+            a = g.nodes[n]
+            src, dst = self._shape(a["inp"]), self._shape(n)
+            if src is None or dst is None or len(src) != 3 or len(dst) != 3 or dst[1:] == src[1:]:
+                continue
+            for p in a["path"]:
+                dec = g.nodes[p[1]].get("decision")
+                if dec:
+                    out[dec.split(".")[0]] = "reduction"
+        return out
+
     def alpha(self, decision: str) -> nn.Parameter:
         return self.alphas[self._alpha[decision]]
 
