@@ -23,6 +23,7 @@ def main() -> int:
         previous = None
     try:
         from .cli import main as cli_main
+        _preload(sys.argv[1:])
     except KeyboardInterrupt:  # nothing has started yet
         print("interrupted", file=sys.stderr)
         return _leave_interrupted()
@@ -30,6 +31,24 @@ def main() -> int:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
     return cli_main()  # its own Ctrl-C handling closes the store and the workers and returns 130
+
+
+BACKEND_COMMANDS = {"search", "train", "build", "export"}  # the commands that load the backends (torch)
+
+
+def _preload(argv: list[str]) -> None:
+    """Load the backends (torch) here, where a Ctrl-C ends quietly, for the commands that use them: a
+    KeyboardInterrupt raised while torch loads can land in one of its C++ callbacks, which aborts the process
+    ("terminate called after throwing an instance of 'pybind11::error_already_set'").  A plugin that fails to
+    load is left for the command, which reports it."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command in BACKEND_COMMANDS:
+        from . import plugins
+
+        try:
+            plugins.backends.names()
+        except Exception:  # noqa: BLE001 - the registry stays unfilled; the command loads it again and says why
+            pass
 
 
 def _leave_interrupted() -> int:

@@ -170,6 +170,18 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def test_torch_loads_while_a_ctrl_c_still_ends_quietly():
+    """A Ctrl-C that landed in one of torch's C++ callbacks while it loaded aborted the process (SIGABRT,
+    "terminate called ... pybind11::error_already_set"): the commands that use a backend load it inside the
+    window where Ctrl-C exits at once, and the others do not load torch at all."""
+    code = ("import sys; from nasdsl import _launch; _launch._preload(sys.argv[1:]); "
+            "print('torch' in sys.modules)")
+    for argv, loads in ((["search", "x.nas", "-e", "cost"], True), (["-q", "train", "x.nas"], True),
+                        (["check", "x.nas"], False), (["count", "x.nas"], False)):
+        r = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert r.returncode == 0 and r.stdout.strip() == str(loads), (argv, r.stdout, r.stderr)
+
+
 @pytest.mark.parametrize("delay", [0.3, 0.7, 1.2])
 def test_ctrl_c_while_the_command_starts_is_quiet(tmp_path, delay):
     """Ctrl-C in the first second (while the modules load) printed a KeyboardInterrupt traceback."""
