@@ -311,7 +311,7 @@ def test_a_smaller_kernel_is_the_centre_and_fewer_channels_the_prefix():
     g = full.weight.grad
     assert g[:8, :4, 2:5, 2:5].abs().sum() > 0
     assert float(g.abs().sum()) == float(g[:8, :4, 2:5, 2:5].abs().sum())
-    assert sl.parameters() == 8 * 4 * 9 + 8
+    assert sl.param_count() == 8 * 4 * 9 + 8
 
 
 def test_norm_statistics_of_a_narrower_child_update_the_prefix_in_place():

@@ -596,9 +596,11 @@ class Selection:
         return self._merkle
 
 
-def varg_value(d: dict, values: dict[str, Any]) -> Any:
-    """The value of an op argument written as an expression of decisions (a ``vargs`` entry that is not a
-    decision name) under ``values``."""
+def varg_value(d: str | dict, values: dict[str, Any]) -> Any:
+    """The value under ``values`` of an op argument that depends on decisions: a ``vargs`` entry, a decision's
+    name or an expression of decisions ({"expr": tree, "round": bool})."""
+    if isinstance(d, str):
+        return values[d]
     v = eval_expr(d["expr"], values)
     return round_int(v) if d.get("round") else v
 
@@ -721,7 +723,7 @@ class _Op(_Step):
         x = st.real[self.inp]
         if self.vdecs:
             values = st.values
-            ck = (x[1], tuple(values[d] if isinstance(d, str) else varg_value(d, values) for d in self.vdecs))
+            ck = (x[1], tuple(varg_value(d, values) for d in self.vdecs))
         else:
             ck = x[1]
         c = self.cache.get(ck)

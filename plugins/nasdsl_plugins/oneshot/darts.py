@@ -83,7 +83,7 @@ class DartsSearch:
         self.supernet.relax = self.relaxation()
         self.amp = self._amp_dtype(config.amp)  # the weights' forward under autocast to this dtype (None: off)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.amp == torch.float16 else None
-        self.ruled_cells()  # a skip_cells naming no cell is refused before any training
+        self._ruled = self._skip_cells()  # a skip_cells naming no cell is refused here, before any training
 
     def _amp_dtype(self, amp: str) -> Optional[torch.dtype]:
         if amp == "auto":
@@ -196,14 +196,7 @@ class DartsSearch:
             self.w_opt.zero_grad(set_to_none=True)
             lt = self._weight_loss(xt, yt)
             self._backward(lt + self.arch_penalty())
-            if self.scaler is not None:  # α's gradients came through the scaled loss too
-                self.scaler.unscale_(self.a_opt)
-            value = self._weight_step(lt, update=False)
-            if self.scaler is None:
-                self.a_opt.step()
-            else:
-                self.scaler.step(self.a_opt)
-                self.scaler.update()
+            value = self._weight_step(lt, also=self.a_opt)  # α's gradients came through the same (scaled) loss
             return value, value
         a_loss = None
         if self.epoch >= self.config.warmup:  # a warm-up epoch trains the weights only
@@ -219,19 +212,22 @@ class DartsSearch:
             p.grad = None
         return self._weight_step(lt), a_loss
 
-    def _weight_step(self, lt: torch.Tensor, update: bool = True) -> float:
-        """Clip and step the weights (through the grad scaler under fp16: unscaled first, a step with an
-        inf/NaN gradient skipped and the scale lowered); ``update=False`` leaves the scaler's update to the caller."""
+    def _weight_step(self, lt: torch.Tensor, also: Optional[torch.optim.Optimizer] = None) -> float:
+        """Clip and step the weights, then ``also`` (single level: α's optimizer, unclipped).  Under fp16 both go
+        through the grad scaler: unscaled first, a step with an inf/NaN gradient skipped, the scale updated once."""
+        opts = [self.w_opt] + ([also] if also is not None else [])
         if self.scaler is not None:
-            self.scaler.unscale_(self.w_opt)
+            for opt in opts:
+                self.scaler.unscale_(opt)
         if self.config.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.weights, self.config.grad_clip)
-        if self.scaler is None:
-            self.w_opt.step()
-        else:
-            self.scaler.step(self.w_opt)
-            if update:
-                self.scaler.update()
+        for opt in opts:
+            if self.scaler is None:
+                opt.step()
+            else:
+                self.scaler.step(opt)
+        if self.scaler is not None:
+            self.scaler.update()
         value = float(lt.detach())
         if not math.isfinite(value):
             raise DartsError(f"the supernet's training loss became {value} at epoch {self.epoch + 1}")
@@ -274,8 +270,12 @@ class DartsSearch:
         return ""
 
     def ruled_cells(self) -> set[str]:
-        """The cells the skip rules count in (``skip_cells``): ``normal``, the papers' choice, is every cell none of
-        whose searched ops reduces the feature map (DARTS' normal cell, not its reduction cell)."""
+        """The cells the skip rules count in (``skip_cells``)."""
+        return set(self._ruled)
+
+    def _skip_cells(self) -> set[str]:
+        """``skip_cells`` read against the supernet: ``normal``, the papers' choice, is every cell none of whose
+        searched ops reduces the feature map (DARTS' normal cell, not its reduction cell)."""
         kinds = self.supernet.cell_kinds()
         which = self.config.skip_cells.strip()
         if which == "all":
@@ -291,8 +291,7 @@ class DartsSearch:
 
     def ruled_skips(self, genotype: dict[str, Any]) -> dict[str, int]:
         """The skip connections of ``genotype`` per cell, in the cells the skip rules count in."""
-        cells = self.ruled_cells()
-        return {c: n for c, n in skip_counts(self.space, genotype).items() if c in cells}
+        return {c: n for c, n in skip_counts(self.space, genotype).items() if c in self._ruled}
 
     @property
     def done(self) -> bool:

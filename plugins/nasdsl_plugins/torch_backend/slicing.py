@@ -123,7 +123,7 @@ class Slicer:
             self.child.train(full.training)
         return functional_call(self.child, self.state(full), (x,), strict=True)
 
-    def parameters(self) -> int:
+    def param_count(self) -> int:
         """How many parameters the sliced op has."""
         return sum(p.numel() for p in self.child.parameters())
 

@@ -284,7 +284,7 @@ class Supernet(nn.Module):
             shown = ", ".join(f"{d} = {values[d]}" for d in decs)
             args = dict(a["args"])
             for k, v in a["vargs"].items():
-                args[k] = values[v] if isinstance(v, str) else varg_value(v, values)
+                args[k] = varg_value(v, values)
             try:
                 prim, args = passes.lower_op(primitives.get(a["op"]), args, in_shape)
                 out = passes.infer_shape(prim, args, in_shape, None)
@@ -447,15 +447,14 @@ class Supernet(nn.Module):
             for n in self.ir.nodes("op"):
                 path = g.nodes[n]["path"]
                 opts = [p for p in path if p[0] == "opt"]
-                if n in self._elastic:  # Σ over its combinations of Π w · (the sliced op's parameters)
-                    full = sum(p.numel() for p in self.ops[self._module[n]].parameters())
-                    self._elastic_params.append((n, opts[-1][1:3] if opts else None, [
-                        (idx, full if sl is None else sl.parameters()) for idx, sl in self._elastic[n][1]]))
+                if n in self._alias or (not opts and n not in self._elastic):
                     continue
-                if n in self._alias or not opts:
+                count = sum(p.numel() for p in self.ops[self._module[n]].parameters())
+                if n in self._elastic:  # Σ over its combinations of Π w · (the sliced op's parameters)
+                    self._elastic_params.append((n, opts[-1][1:3] if opts else None, [
+                        (idx, count if sl is None else sl.param_count()) for idx, sl in self._elastic[n][1]]))
                     continue
                 ch, i = opts[-1][1], opts[-1][2]
-                count = sum(p.numel() for p in self.ops[self._module[n]].parameters())
                 row = self._opt_params.setdefault(ch, {})
                 row[i] = row.get(i, 0) + count
         terms = []
