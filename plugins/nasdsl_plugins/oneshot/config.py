@@ -16,8 +16,57 @@ class DartsError(NasdslError):
 AMP = ("auto", "fp16", "bf16", "off")
 
 
+class Options:
+    """What every one-shot method's options share: ``-S`` strings read into the fields, and the checks of the
+    weights' optimizer fields (``epochs``, ``batch_size``, ``w_lr``, ... ``amp``) that each configuration has."""
+
+    method = "one-shot"  # how errors name the method (a class attribute, not an option)
+
+    def _check_weights(self) -> None:
+        if self.amp not in AMP:
+            raise DartsError(f"amp is one of {', '.join(AMP)}; got {self.amp!r}")
+        self._at_least(1, "epochs", "batch_size")
+        self._positive("w_lr")
+        self._at_least(0, "w_lr_min", "w_weight_decay", "grad_clip", "max_steps")
+        self._fractions("w_momentum")
+
+    def _fractions(self, *names: str) -> None:
+        for name in names:
+            if not 0 <= getattr(self, name) < 1:
+                raise DartsError(f"{name} must be in [0, 1); got {getattr(self, name)}")
+
+    def _at_least(self, low: float, *names: str) -> None:
+        for name in names:
+            if getattr(self, name) < low:
+                word = "at least 1" if low == 1 else "0 or more"
+                raise DartsError(f"{name} must be {word}; got {getattr(self, name)}")
+
+    def _positive(self, *names: str) -> None:
+        for name in names:
+            if not getattr(self, name) > 0:
+                raise DartsError(f"{name} must be positive; got {getattr(self, name)}")
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> "Options":
+        """From ``-S`` options (strings converted to each field's type; an unknown name is an error)."""
+        known = {f.name: type(f.default) for f in fields(cls)}
+        out: dict[str, Any] = {}
+        for k, v in options.items():
+            if k not in known:
+                raise DartsError(f"{cls.method} has no option '{k}'; options: {', '.join(known)}")
+            try:
+                out[k] = convert_option(known[k], v)
+            except ValueError as e:
+                raise DartsError(f"{cls.method} option '{k}' {e}") from None
+        return cls(**out)
+
+
 @dataclass
-class DartsConfig:
+class DartsConfig(Options):
     """DARTS' hyperparameters (the paper's defaults; every one can be overridden with ``-S``).  The other
     differentiable methods' configurations extend it with their own fields and defaults."""
 
@@ -46,46 +95,12 @@ class DartsConfig:
     def __post_init__(self) -> None:
         if self.order not in (1, 2):
             raise DartsError(f"order is 1 or 2; got {self.order}")
-        if self.amp not in AMP:
-            raise DartsError(f"amp is one of {', '.join(AMP)}; got {self.amp!r}")
         if not self.skip_cells.strip(" ,"):
             raise DartsError("skip_cells is normal, all, or the names of cells (comma-separated); got nothing")
-        self._at_least(1, "epochs", "batch_size")
-        self._positive("w_lr", "a_lr")
-        self._at_least(0, "w_lr_min", "w_weight_decay", "a_weight_decay", "grad_clip", "max_steps", "early_stop",
-                       "warmup")
-        for name in ("w_momentum", "a_beta1", "a_beta2"):
-            if not 0 <= getattr(self, name) < 1:
-                raise DartsError(f"{name} must be in [0, 1); got {getattr(self, name)}")
-
-    def _at_least(self, low: float, *names: str) -> None:
-        for name in names:
-            if getattr(self, name) < low:
-                word = "at least 1" if low == 1 else "0 or more"
-                raise DartsError(f"{name} must be {word}; got {getattr(self, name)}")
-
-    def _positive(self, *names: str) -> None:
-        for name in names:
-            if not getattr(self, name) > 0:
-                raise DartsError(f"{name} must be positive; got {getattr(self, name)}")
-
-    @classmethod
-    def names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))
-
-    @classmethod
-    def from_options(cls, options: dict[str, Any]) -> "DartsConfig":
-        """From ``-S`` options (strings converted to each field's type; an unknown name is an error)."""
-        known = {f.name: type(f.default) for f in fields(cls)}
-        out: dict[str, Any] = {}
-        for k, v in options.items():
-            if k not in known:
-                raise DartsError(f"{cls.method} has no option '{k}'; options: {', '.join(known)}")
-            try:
-                out[k] = convert_option(known[k], v)
-            except ValueError as e:
-                raise DartsError(f"{cls.method} option '{k}' {e}") from None
-        return cls(**out)
+        self._check_weights()
+        self._positive("a_lr")
+        self._at_least(0, "a_weight_decay", "early_stop", "warmup")
+        self._fractions("a_beta1", "a_beta2")
 
 
 def _first_order(cfg: DartsConfig) -> None:
@@ -229,3 +244,102 @@ class PdartsConfig(DartsConfig):
     @property
     def drops(self) -> list[float]:
         return [float(t) for t in str(self.skip_dropout).split(",") if t.strip()]
+
+
+@dataclass
+class SamplingConfig(Options):
+    """What the sampling methods share: the weights are trained one sampled child (single path) at a time,
+    with the weight settings of AutoDL's NAS-Bench-201 protocol for weight-sharing searches (250 epochs,
+    batch 64, SGD 0.025 cosine to 0.001, momentum 0.9, weight decay 5e-4, gradient norm clipped at 5);
+    ``constrained``: children are drawn only inside the file's ``where`` bounds (genotype metrics,
+    ``params``, ``flops``, ``depth``, ``nodes``); ``bn_batches``: training batches (at most one pass over the
+    weights' half) that re-estimate the BatchNorm statistics of a child before it is scored; ``samples``:
+    the children the search phase scores (RS-WS: uniform ones; ENAS: the controller's)."""
+
+    method = "SPOS"
+
+    epochs: int = 250
+    batch_size: int = 64
+    w_lr: float = 0.025
+    w_lr_min: float = 0.001
+    w_momentum: float = 0.9
+    w_weight_decay: float = 5e-4
+    grad_clip: float = 5.0
+    max_steps: int = 0  # > 0: at most this many steps per epoch (a shorter run)
+    seed: int = 0
+    amp: str = "auto"
+    constrained: bool = True
+    bn_batches: int = 200
+    samples: int = 100
+
+    def __post_init__(self) -> None:
+        self._check_weights()
+        self._at_least(0, "bn_batches")
+        self._at_least(1, "samples")
+
+
+@dataclass
+class RswsConfig(SamplingConfig):
+    """RS-WS (Li & Talwalkar, UAI 2019; AutoDL's RSPS): uniform single-path training, then ``samples``
+    uniform children scored with the shared weights; the best is retrained."""
+
+    method = "RS-WS"
+
+
+@dataclass
+class SposConfig(SamplingConfig):
+    """SPOS (Guo et al., ECCV 2020): uniform single-path training, then evolution over children scored with
+    inherited weights after BatchNorm recalibration: ``generations`` (20) of ``population`` (50) children,
+    the first random, each later one ``mutations`` (25) children of the best ``parents`` (10) so far, each
+    decision redrawn with probability ``mutate_p`` (0.1), and ``crossovers`` (25) children taking each
+    decision from one of two parents; a shortfall (children already scored, or outside the bounds) is made
+    up with random children.  ``samples`` is not read."""
+
+    method = "SPOS"
+
+    population: int = 50
+    parents: int = 10
+    mutations: int = 25
+    crossovers: int = 25
+    mutate_p: float = 0.1
+    generations: int = 20
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._at_least(1, "population", "parents", "generations")
+        self._at_least(0, "mutations", "crossovers")
+        if not 0 < self.mutate_p <= 1:
+            raise DartsError(f"mutate_p must be in (0, 1]; got {self.mutate_p}")
+
+
+@dataclass
+class FairnasConfig(SposConfig):
+    """FairNAS (Chu et al., ICCV 2021): strict fairness, each step m single-path children from a random
+    permutation of every choice's m candidates, their gradients accumulated on one batch, one update; then
+    SPOS' evolution."""
+
+    method = "FairNAS"
+
+
+@dataclass
+class EnasConfig(SamplingConfig):
+    """ENAS (Pham et al., ICML 2018): an LSTM controller (``hidden`` 64) samples the child each weight step
+    trains; after each epoch of weight steps, ``ctrl_steps`` (30) REINFORCE steps (Adam ``ctrl_lr`` 3.5e-3),
+    the reward a child's accuracy on an architecture-half batch with the shared weights, a moving-average
+    baseline (``baseline_decay`` 0.99) and an entropy bonus (``entropy_weight`` 1e-4); then ``samples``
+    children of the controller are scored and the best is retrained."""
+
+    method = "ENAS"
+
+    ctrl_lr: float = 3.5e-3
+    ctrl_steps: int = 30
+    hidden: int = 64
+    baseline_decay: float = 0.99
+    entropy_weight: float = 1e-4
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._positive("ctrl_lr")
+        self._at_least(0, "ctrl_steps", "entropy_weight")
+        self._at_least(1, "hidden")
+        self._fractions("baseline_decay")

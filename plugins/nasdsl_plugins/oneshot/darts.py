@@ -20,19 +20,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, fields
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import torch
 import torch.nn.functional as F
 
 from nasdsl.constraints import op_counts, option_is
 
-from ..torch_backend.supernet import Softmax, Supernet, build_supernet
+from ..torch_backend.supernet import Softmax, Supernet
 from .config import DartsConfig, DartsError, DrnasConfig, GdasConfig, PcdartsConfig, PdartsConfig, SnasConfig
 from .relax import Dirichlet, Gumbel
+from .weights import SharedWeights
 
 
-class DartsSearch:
+class DartsSearch(SharedWeights):
     """One DARTS run: the supernet, its two optimizers, the halves of the training split.
 
     The other differentiable methods are subclasses that change what DARTS leaves open: how the mixed
@@ -45,60 +46,16 @@ class DartsSearch:
 
     def __init__(self, space: Any, dataset: Any, config: Optional[DartsConfig] = None,
                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
-        config = self.config_class() if config is None else config
-        if not isinstance(config, self.config_class):
-            raise DartsError(f"{type(self).__name__} takes a {self.config_class.__name__}")
-        self.space, self.config = space, config
-        self.device = torch.device(device)
-        torch.manual_seed(config.seed)
-        self.supernet: Supernet = build_supernet(space, dataset.input_shape, add_none=config.add_none,
-                                                 partial=getattr(config, "k", 1))
-        self.supernet.to(device=self.device, dtype=dtype)
-        self.dtype = dtype
-        n = len(dataset.y_train)
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed))
-        half = n // 2
-        x = torch.as_tensor(dataset.x_train, dtype=dtype)
-        y = torch.as_tensor(dataset.y_train, dtype=torch.long)
-        if self.single_level:  # one batch and one loss for both: the whole training split
-            half = n
-            self.w_x, self.w_y = self.a_x, self.a_y = x[perm], y[perm]
-        else:
-            self.w_x, self.w_y = x[perm[:half]], y[perm[:half]]
-            self.a_x, self.a_y = x[perm[half:]], y[perm[half:]]
-        self.valid = (torch.as_tensor(dataset.x_valid, dtype=dtype), torch.as_tensor(dataset.y_valid, dtype=torch.long))
-        self.weights = self.supernet.weights()
+        super().__init__(space, dataset, config, device, dtype)
+        config = self.config
         self.alphas = self.supernet.arch_parameters()
-        self.w_opt = torch.optim.SGD(self.weights, lr=config.w_lr, momentum=config.w_momentum,
-                                     weight_decay=config.w_weight_decay)
         self.a_opt = torch.optim.Adam(self.alphas, lr=config.a_lr, betas=(config.a_beta1, config.a_beta2),
                                       weight_decay=config.a_weight_decay)
-        self.steps_per_epoch = math.ceil(half / config.batch_size)
-        if config.max_steps:
-            self.steps_per_epoch = min(self.steps_per_epoch, config.max_steps)
-        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, T_max=config.epochs, eta_min=config.w_lr_min)
-        self.epoch = 0
-        self.stopped = ""  # why the run stopped before its last epoch (DARTS+), once it has
-        self.gen = torch.Generator().manual_seed(config.seed + 1)
         self.supernet.relax = self.relaxation()
-        self.amp = self._amp_dtype(config.amp)  # the weights' forward under autocast to this dtype (None: off)
-        self.scaler = torch.amp.GradScaler(self.device.type) if self.amp == torch.float16 else None
         self._ruled = self._skip_cells()  # a skip_cells naming no cell is refused here, before any training
 
-    def _amp_dtype(self, amp: str) -> Optional[torch.dtype]:
-        if amp == "auto":
-            amp = "fp16" if self.device.type == "cuda" and self.dtype == torch.float32 else "off"
-        if amp != "off" and self.dtype != torch.float32:
-            raise DartsError(f"amp={amp} needs float32 weights; the supernet is {self.dtype}")
-        return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(amp)
-
-    def _weight_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The weights' training loss, its forward under autocast when amp is on (the architecture step never is)."""
-        with torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
-            return self.loss(x, y)
-
-    def _backward(self, loss: torch.Tensor) -> None:
-        (loss if self.scaler is None else self.scaler.scale(loss)).backward()
+    def supernet_options(self, config: Any) -> dict[str, Any]:
+        return {"add_none": config.add_none, "partial": getattr(config, "k", 1)}
 
     # ---------------------------------------------------------------- what a method changes
     def relaxation(self) -> Any:
@@ -115,9 +72,6 @@ class DartsSearch:
         return tau - (tau - tau_min) * min(self.epoch, last) / last
 
     # ---------------------------------------------------------------- losses and gradients
-    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(self.supernet(x.to(self.device)), y.to(self.device))
-
     def _grads(self, loss: torch.Tensor, params: list) -> list[torch.Tensor]:
         gs = torch.autograd.grad(loss, params, allow_unused=True)
         return [torch.zeros_like(p) if g is None else g for p, g in zip(params, gs)]
@@ -212,38 +166,11 @@ class DartsSearch:
             p.grad = None
         return self._weight_step(lt), a_loss
 
-    def _weight_step(self, lt: torch.Tensor, also: Optional[torch.optim.Optimizer] = None) -> float:
-        """Clip and step the weights, then ``also`` (single level: α's optimizer, unclipped).  Under fp16 both go
-        through the grad scaler: unscaled first, a step with an inf/NaN gradient skipped, the scale updated once."""
-        opts = [self.w_opt] + ([also] if also is not None else [])
-        if self.scaler is not None:
-            for opt in opts:
-                self.scaler.unscale_(opt)
-        if self.config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.weights, self.config.grad_clip)
-        for opt in opts:
-            if self.scaler is None:
-                opt.step()
-            else:
-                self.scaler.step(opt)
-        if self.scaler is not None:
-            self.scaler.update()
-        value = float(lt.detach())
-        if not math.isfinite(value):
-            raise DartsError(f"the supernet's training loss became {value} at epoch {self.epoch + 1}")
-        return value
-
     def run_epoch(self) -> dict[str, Any]:
         """One epoch over the halves; the epoch's losses, the supernet's accuracy on the α half, the derived genotype."""
-        bs = self.config.batch_size
-        wi = torch.randperm(len(self.w_y), generator=self.gen)
-        ai = torch.randperm(len(self.a_y), generator=self.gen)
         w_losses, a_losses = [], []
         self.supernet.relax = self.relaxation()
-        for s in range(self.steps_per_epoch):
-            tw, ta = wi[s * bs:(s + 1) * bs], ai[(s * bs) % len(ai):][:bs]
-            if len(ta) < len(tw):
-                ta = ai[:len(tw)]
+        for tw, ta in self.batches():
             lw, la = self.step(self.w_x[tw], self.w_y[tw], self.a_x[ta], self.a_y[ta])
             w_losses.append(lw)
             a_losses.append(la)
@@ -293,27 +220,9 @@ class DartsSearch:
         """The skip connections of ``genotype`` per cell, in the cells the skip rules count in."""
         return {c: n for c, n in skip_counts(self.space, genotype).items() if c in self._ruled}
 
-    @property
-    def done(self) -> bool:
-        return bool(self.stopped) or self.epoch >= self.config.epochs
-
-    @property
-    def total_epochs(self) -> int:
-        return self.config.epochs
-
     def derive(self) -> dict[str, Any]:
         """The genotype the search ends with."""
         return self.supernet.derive()
-
-    def run(self, on_epoch: Optional[Callable[[dict[str, Any]], None]] = None) -> list[dict[str, Any]]:
-        """The remaining epochs; each epoch's record is given to ``on_epoch`` as it ends."""
-        out = []
-        while not self.done:
-            rec = self.run_epoch()
-            out.append(rec)
-            if on_epoch is not None:
-                on_epoch(rec)
-        return out
 
     def accuracy(self, x: torch.Tensor, y: torch.Tensor, batch: int = 256) -> float:
         """The supernet's accuracy on (x, y) in eval mode, under the expected weights (softmax of α)."""
@@ -323,16 +232,6 @@ class DartsSearch:
         finally:
             self.supernet.relax = relax
 
-    def _accuracy(self, x: torch.Tensor, y: torch.Tensor, batch: int) -> float:
-        was = self.supernet.training
-        self.supernet.eval()
-        correct = 0
-        with torch.no_grad():
-            for i in range(0, len(y), batch):
-                correct += int((self.supernet(x[i:i + batch].to(self.device)).argmax(1).cpu() == y[i:i + batch]).sum())
-        self.supernet.train(was)
-        return correct / max(1, len(y))
-
     def probabilities(self) -> dict[str, list]:
         """Each decision's softmax over its options (a table of rows for an edge table)."""
         with torch.no_grad():
@@ -340,28 +239,11 @@ class DartsSearch:
 
     # ---------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
-        """Everything a resumed run needs (plain tensors and numbers: loads with weights_only=True)."""
-        return {"supernet": self.supernet.state_dict(), "w_opt": self.w_opt.state_dict(), "a_opt": self.a_opt.state_dict(),
-                "sched": self.sched.state_dict(), "epoch": self.epoch, "stopped": self.stopped, "gen": self.gen.get_state(),
-                "torch_rng": torch.get_rng_state(), "config": asdict(self.config), "method": self.config.method,
-                "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
-                "scaler": self.scaler.state_dict() if self.scaler is not None else None}
+        return {**super().state_dict(), "a_opt": self.a_opt.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("config") != asdict(self.config) or state.get("method", "DARTS") != self.config.method:
-            raise DartsError(f"the checkpoint is of a {state.get('method', 'DARTS')} run with other options")
-        self.supernet.load_state_dict(state["supernet"])
-        self.w_opt.load_state_dict(state["w_opt"])
+        super().load_state_dict(state)
         self.a_opt.load_state_dict(state["a_opt"])
-        self.sched.load_state_dict(state["sched"])
-        self.epoch = int(state["epoch"])
-        self.stopped = str(state.get("stopped", ""))
-        self.gen.set_state(state["gen"])
-        torch.set_rng_state(state["torch_rng"])
-        if state.get("cuda_rng") is not None and self.device.type == "cuda":  # Gumbel / Dirichlet samples on the GPU
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
-        if state.get("scaler") is not None and self.scaler is not None:
-            self.scaler.load_state_dict(state["scaler"])
 
 
 def skip_counts(space: Any, genotype: dict[str, Any]) -> dict[str, int]:
