@@ -126,16 +126,17 @@ def _plot_oneshot(epochs: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = sorted(epochs[-1]["probabilities"])
+    names = sorted(epochs[-1].get("probabilities") or {})  # a uniform sampler (SPOS, RS-WS) has none
     fig, axes = plt.subplots(1 + len(names), 1, figsize=(8, 2.6 + 1.1 * len(names)), squeeze=False,
                              gridspec_kw={"height_ratios": [2.5] + [1] * len(names)})
     ax = axes[0][0]
     xs = [e["epoch"] for e in epochs]
-    ax.plot(xs, [e["train_loss"] for e in epochs], label="weight loss")
+    ax.plot(xs, [float("nan") if e["train_loss"] is None else e["train_loss"] for e in epochs],
+            label="weight loss")  # None: an epoch of a sampling method's search phase, which trains nothing
     ax.plot(xs, [float("nan") if e["arch_loss"] is None else e["arch_loss"] for e in epochs],
             label="architecture loss")  # None: a warm-up epoch that trained the weights only
     ax2 = ax.twinx()
-    ax2.plot(xs, [e["supernet_acc"] for e in epochs], color="C3", label="supernet accuracy")
+    ax2.plot(xs, [e["supernet_acc"] for e in epochs], color="C3", label="supernet accuracy (best score)")
     ax.set_xlabel("epoch")
     ax.legend(loc="upper left", fontsize=8)
     ax2.legend(loc="upper right", fontsize=8)

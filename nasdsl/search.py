@@ -540,10 +540,14 @@ class OneShotRun:
             self._first = record["epoch"]
         per_epoch = (time.time() - self._t0) / (record["epoch"] - self._first + 1)
         eta = per_epoch * (total - record["epoch"])
-        a_loss = "-" if record["arch_loss"] is None else f"{record['arch_loss']:.4f}"  # None: a weights-only epoch
-        print(f"epoch {record['epoch']}/{total}  train_loss {record['train_loss']:.4f}  arch_loss "
-              f"{a_loss}  supernet_acc {record['supernet_acc']:.4f}  "
-              f"changed {changed if prev is not None else '-'} decisions  ETA {eta:.0f}s", flush=True)
+        if record.get("phase") == "search":  # a sampling method's search phase: children scored on the shared weights
+            what = f"search  scored {record.get('scored', '-')}  best_score {record['supernet_acc']:.4f}"
+        else:  # arch_loss None: a weights-only epoch
+            a_loss = "-" if record["arch_loss"] is None else f"{record['arch_loss']:.4f}"
+            what = (f"train_loss {record['train_loss']:.4f}  arch_loss {a_loss}  "
+                    f"supernet_acc {record['supernet_acc']:.4f}")
+        print(f"epoch {record['epoch']}/{total}  {what}  changed {changed if prev is not None else '-'} decisions  "
+              f"ETA {eta:.0f}s", flush=True)
         if record.get("stopped"):
             print(record["stopped"], flush=True)
 

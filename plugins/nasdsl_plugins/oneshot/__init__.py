@@ -7,6 +7,11 @@
 ``pcdarts`` PC-DARTS: partial channels and edge normalisation
 ``pdarts`` P-DARTS: stages of growing depth with shrinking candidate sets
 
+``rsws``   RS-WS: uniform single-path training, random children scored on the shared weights
+``spos``   SPOS: uniform single-path training, evolution on inherited weights after BN recalibration
+``fairnas`` FairNAS: every candidate trained once per step, then SPOS' evolution
+``enas``   ENAS: an LSTM controller samples the children, trained by REINFORCE on their accuracy
+
 DARTS+ early stopping (``-S early_stop=N``) is an option of every one of them.
 """
 
@@ -14,13 +19,13 @@ from __future__ import annotations
 
 from nasdsl import hookimpl
 
-from .strategies import Darts, Drnas, Gdas, Pcdarts, Pdarts, Snas
+from .strategies import Darts, Drnas, Enas, Fairnas, Gdas, Pcdarts, Pdarts, Rsws, Snas, Spos
 
 
 @hookimpl
 def register_strategies(register) -> None:
-    for cls in (Darts, Snas, Gdas, Drnas, Pcdarts, Pdarts):
+    for cls in (Darts, Snas, Gdas, Drnas, Pcdarts, Pdarts, Rsws, Spos, Fairnas, Enas):
         register(cls.name, cls)
 
 
-__all__ = ["Darts", "Drnas", "Gdas", "Pcdarts", "Pdarts", "Snas"]
+__all__ = ["Darts", "Drnas", "Enas", "Fairnas", "Gdas", "Pcdarts", "Pdarts", "Rsws", "Snas", "Spos"]

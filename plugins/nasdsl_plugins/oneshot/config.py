@@ -253,8 +253,7 @@ class SamplingConfig(Options):
     batch 64, SGD 0.025 cosine to 0.001, momentum 0.9, weight decay 5e-4, gradient norm clipped at 5);
     ``constrained``: children are drawn only inside the file's ``where`` bounds (genotype metrics,
     ``params``, ``flops``, ``depth``, ``nodes``); ``bn_batches``: training batches (at most one pass over the
-    weights' half) that re-estimate the BatchNorm statistics of a child before it is scored; ``samples``:
-    the children the search phase scores (RS-WS: uniform ones; ENAS: the controller's)."""
+    weights' half) that re-estimate the BatchNorm statistics of a child before it is scored."""
 
     method = "SPOS"
 
@@ -270,12 +269,10 @@ class SamplingConfig(Options):
     amp: str = "auto"
     constrained: bool = True
     bn_batches: int = 200
-    samples: int = 100
 
     def __post_init__(self) -> None:
         self._check_weights()
         self._at_least(0, "bn_batches")
-        self._at_least(1, "samples")
 
 
 @dataclass
@@ -285,6 +282,12 @@ class RswsConfig(SamplingConfig):
 
     method = "RS-WS"
 
+    samples: int = 100
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._at_least(1, "samples")
+
 
 @dataclass
 class SposConfig(SamplingConfig):
@@ -293,7 +296,7 @@ class SposConfig(SamplingConfig):
     the first random, each later one ``mutations`` (25) children of the best ``parents`` (10) so far, each
     decision redrawn with probability ``mutate_p`` (0.1), and ``crossovers`` (25) children taking each
     decision from one of two parents; a shortfall (children already scored, or outside the bounds) is made
-    up with random children.  ``samples`` is not read."""
+    up with random children."""
 
     method = "SPOS"
 
@@ -322,12 +325,13 @@ class FairnasConfig(SposConfig):
 
 
 @dataclass
-class EnasConfig(SamplingConfig):
+class EnasConfig(RswsConfig):
     """ENAS (Pham et al., ICML 2018): an LSTM controller (``hidden`` 64) samples the child each weight step
     trains; after each epoch of weight steps, ``ctrl_steps`` (30) REINFORCE steps (Adam ``ctrl_lr`` 3.5e-3),
     the reward a child's accuracy on an architecture-half batch with the shared weights, a moving-average
     baseline (``baseline_decay`` 0.99) and an entropy bonus (``entropy_weight`` 1e-4); then ``samples``
-    children of the controller are scored and the best is retrained."""
+    children of the controller are scored and the best is retrained (``constrained``: the controller's children
+    are drawn again until one keeps the bounds)."""
 
     method = "ENAS"
 

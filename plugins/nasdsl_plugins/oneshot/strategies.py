@@ -7,7 +7,8 @@ from typing import Any, ClassVar
 
 from nasdsl.strategy import OneShotStrategy
 
-from .config import DartsConfig, DartsError, DrnasConfig, GdasConfig, PcdartsConfig, PdartsConfig, SnasConfig
+from .config import (DartsConfig, DartsError, DrnasConfig, EnasConfig, FairnasConfig, GdasConfig, PcdartsConfig,
+                     PdartsConfig, RswsConfig, SnasConfig, SposConfig)
 
 
 def _device(name: str) -> str:
@@ -25,34 +26,38 @@ def _defaults(config_class: type) -> dict[str, Any]:
     return {k: v for k, v in asdict(config_class()).items() if k != "seed"}
 
 
-class Darts(OneShotStrategy):
-    """``--strategy darts``: DARTS on the supernet of the space; the derived genotype is retrained by the
-    estimator (``-E epochs=...`` sets the retraining's epochs). Options: :class:`DartsConfig`'s fields.
-    The other differentiable methods are subclasses naming their configuration."""
+class SupernetStrategy(OneShotStrategy):
+    """A one-shot strategy that trains the supernet of the space with a search of ``search_class()``; the
+    genotype it ends with is retrained by the estimator (``-E epochs=...`` sets the retraining's epochs).
+    Options: the fields of ``config_class``."""
 
-    name = "darts"
-    config_class: ClassVar[type] = DartsConfig
-    defaults = _defaults(DartsConfig)
+    config_class: ClassVar[type]
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
-        cls.defaults = _defaults(cls.config_class)
+        if "config_class" in cls.__dict__:
+            cls.defaults = _defaults(cls.config_class)
 
     def __init__(self, space: Any, seed: int = 0, **options: Any):
         super().__init__(space, seed, **options)
         self.config = self.config_class.from_options({**options, "seed": seed})
         from ..torch_backend.supernet import check_supernet
 
-        check_supernet(space, add_none=self.config.add_none, partial=getattr(self.config, "k", 1))  # a construct it cannot relax stops here
+        check_supernet(space, **self.supernet_options())  # a construct it cannot hold stops here
+
+    def supernet_options(self) -> dict[str, Any]:
+        return {}
+
+    def search_class(self) -> type:  # pragma: no cover - each family names its own
+        raise NotImplementedError
 
     def search(self, run: Any) -> Any:
         """Train (resuming from ``run.checkpoint``), report each epoch to ``run``; the derived genotype."""
         import torch
 
         from ..torch_backend.train import save_atomic
-        from .darts import METHODS
 
-        search = METHODS[self.name](self.space, run.data, self.config, device=_device(run.device))
+        search = self.search_class()(self.space, run.data, self.config, device=_device(run.device))
         records: list[dict[str, Any]] = []
         if run.checkpoint.is_file():
             state = torch.load(run.checkpoint, map_location=search.device, weights_only=True)
@@ -68,6 +73,22 @@ class Darts(OneShotStrategy):
                         "supernet checkpoint")  # a kill leaves the last whole one
             run.epoch_done(records, search.total_epochs)
         return search.derive()
+
+
+class Darts(SupernetStrategy):
+    """``--strategy darts``: DARTS on the supernet of the space. Options: :class:`DartsConfig`'s fields.
+    The other differentiable methods are subclasses naming their configuration."""
+
+    name = "darts"
+    config_class: ClassVar[type] = DartsConfig
+
+    def supernet_options(self) -> dict[str, Any]:
+        return {"add_none": self.config.add_none, "partial": getattr(self.config, "k", 1)}
+
+    def search_class(self) -> type:
+        from .darts import METHODS
+
+        return METHODS[self.name]
 
 
 class Snas(Darts):
@@ -110,3 +131,36 @@ class Pdarts(Darts):
         from .darts import check_stages
 
         check_stages(space, self.config)
+
+
+class Rsws(SupernetStrategy):
+    """``--strategy rsws``: random search with weight sharing; :class:`RswsConfig`."""
+
+    name = "rsws"
+    config_class = RswsConfig
+
+    def search_class(self) -> type:
+        from .sampling import METHODS
+
+        return METHODS[self.name]
+
+
+class Spos(Rsws):
+    """``--strategy spos``: single-path one-shot training, then evolution on inherited weights; :class:`SposConfig`."""
+
+    name = "spos"
+    config_class = SposConfig
+
+
+class Fairnas(Rsws):
+    """``--strategy fairnas``: every candidate trained once per step, then SPOS' evolution; :class:`FairnasConfig`."""
+
+    name = "fairnas"
+    config_class = FairnasConfig
+
+
+class Enas(Rsws):
+    """``--strategy enas``: an LSTM controller samples the children the shared weights train; :class:`EnasConfig`."""
+
+    name = "enas"
+    config_class = EnasConfig

@@ -82,8 +82,9 @@ class Reinforce(BuiltinStrategy):
         self._worst: Optional[float] = None
 
     # ------------------------------------------------------------ the controller
-    def _run(self, forced: Optional[list[int]] = None):
-        """Sample a genotype (``forced`` None) or score given tokens; returns values, tokens, log p, entropy."""
+    def _run(self, forced: Optional[list[int]] = None, greedy: bool = False):
+        """Sample a genotype (``forced`` None; ``greedy``: the likeliest token each step) or score given tokens;
+        returns values, tokens, log p, entropy."""
         torch = self._torch
         net = self.controller
         hc = None
@@ -97,7 +98,7 @@ class Reinforce(BuiltinStrategy):
                 values[d.name] = d.default()
                 continue
             if p is None:  # a numeric hyperparameter: the space's own distribution
-                values[d.name] = d.random(self.rng) if forced is None else d.default()
+                values[d.name] = d.random(self.rng) if forced is None and not greedy else d.default()
                 continue
             idx: list[int] = []
             for t, n in enumerate(p.sizes):
@@ -110,7 +111,9 @@ class Reinforce(BuiltinStrategy):
                     # a large finite penalty, not -inf: 0 * -inf would put NaN into the entropy's gradient
                     logits = logits.masked_fill(mask, -1e9)
                 lp = torch.log_softmax(logits, -1)
-                if forced is None:
+                if greedy:
+                    i = int(lp.argmax())
+                elif forced is None:
                     i = int(torch.multinomial(lp.exp(), 1, generator=self._gen))
                 else:
                     i = forced[len(tokens)]
@@ -131,6 +134,47 @@ class Reinforce(BuiltinStrategy):
             if p is not None and self.space._active(d, values):
                 tokens.extend(p.encode(values[d.name]))
         return tokens
+
+    # ------------------------------------------------------------ the controller, as ENAS drives it
+    def sample(self) -> tuple[dict[str, Any], list[int]]:
+        """A genotype's values drawn from the policy and the tokens it was drawn with (no check that it is new)."""
+        with self._torch.no_grad():
+            values, tokens, _, _ = self._run()
+        return values, tokens
+
+    def learn(self, tokens: list[int], reward: float) -> Optional[float]:
+        """One policy-gradient step on the sample ``tokens`` rewarded ``reward``: advantage R − b against the
+        moving-average baseline (then updated), loss −(R − b)·log p − entropy_weight·H, Adam.  Returns the loss
+        (None where the controller chose nothing)."""
+        if self.baseline is None:
+            self.baseline = reward
+        advantage = reward - self.baseline
+        decay = self.config["baseline_decay"]
+        self.baseline = decay * self.baseline + (1 - decay) * reward
+        _, _, logp, entropy = self._run(tokens)
+        if not logp.requires_grad:  # nothing the controller chose (a space of hyperparameters only)
+            return None
+        loss = -advantage * logp - self.config["entropy_weight"] * entropy
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())
+
+    def likeliest(self) -> dict[str, Any]:
+        """The genotype's values the policy finds most likely, token by token (greedy)."""
+        with self._torch.no_grad():
+            return self._run(greedy=True)[0]
+
+    def controller_state(self) -> dict[str, Any]:
+        """The controller, its optimizer, the baseline and the sampling generator (loads with weights_only)."""
+        return {"net": self.controller.state_dict(), "opt": self.optimizer.state_dict(), "baseline": self.baseline,
+                "gen": self._gen.get_state()}
+
+    def load_controller_state(self, state: dict[str, Any]) -> None:
+        self.controller.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["opt"])
+        self.baseline = state["baseline"]
+        self._gen.set_state(state["gen"])
 
     # ------------------------------------------------------------ ask / tell
     def ask(self) -> Genotype:
@@ -154,20 +198,9 @@ class Reinforce(BuiltinStrategy):
             reward = self._worst
         else:
             return
-        if self.baseline is None:
-            self.baseline = reward
-        advantage = reward - self.baseline
-        decay = self.config["baseline_decay"]
-        self.baseline = decay * self.baseline + (1 - decay) * reward
         if tokens is None:
             tokens = self._encode(genotype)
-        _, _, logp, entropy = self._run(tokens)
-        if not logp.requires_grad:  # nothing the controller chose (a space of hyperparameters only)
-            return
-        loss = -advantage * logp - self.config["entropy_weight"] * entropy
-        self.optimizer.zero_grad()
-        loss.backward()
-        self.optimizer.step()
+        self.learn(tokens, reward)
 
     def _drop(self, genotype: Genotype) -> None:
         super()._drop(genotype)
