@@ -12,17 +12,17 @@ torch = pytest.importorskip("torch")
 from nasdsl import Space  # noqa: E402
 from nasdsl.constraints import genotype_metrics, model_metrics  # noqa: E402
 from nasdsl.datasets import load_dataset  # noqa: E402
-from nasdsl_plugins.oneshot.config import (DartsError, EnasConfig, FairnasConfig, RswsConfig,  # noqa: E402
-                                           SposConfig)
+from nasdsl_plugins.oneshot.config import (DartsError, EnasConfig, FairnasConfig, OneshotConfig,  # noqa: E402
+                                           RswsConfig, SposConfig)
 from nasdsl_plugins.oneshot.sampling import (METHODS, EnasSearch, FairnasSearch, SposSearch,  # noqa: E402
                                              batch_norms, recalibrate_bn)
 
 from .conftest import SPACES_DIR  # noqa: E402
 
-CONFIGS = {"rsws": RswsConfig, "spos": SposConfig, "fairnas": FairnasConfig, "enas": EnasConfig}
+CONFIGS = {"oneshot": OneshotConfig, "rsws": RswsConfig, "spos": SposConfig, "fairnas": FairnasConfig, "enas": EnasConfig}
 SMALL = {"nasbench201.nas": {"C": 4, "N": 1}, "proxyless.nas": {"classes": 10}, "ofa.nas": {"classes": 10}}
 QUICK = {"epochs": 1, "max_steps": 2, "batch_size": 16, "bn_batches": 2}
-PHASE = {"rsws": {"samples": 3}, "enas": {"samples": 3, "ctrl_steps": 2},
+PHASE = {"rsws": {"samples": 3}, "oneshot": {"samples": 3}, "enas": {"samples": 3, "ctrl_steps": 2},
          "spos": {"population": 3, "parents": 2, "mutations": 1, "crossovers": 1, "generations": 2},
          "fairnas": {"population": 3, "parents": 2, "mutations": 1, "crossovers": 1, "generations": 2}}
 
@@ -126,6 +126,48 @@ def test_fairnas_repeats_the_permutation_of_a_choice_with_fewer_candidates(digit
     assert len(kids) == 3 and free and all(Counter(c[d.name] for c in kids) == Counter(d.values()) for d in free)
     depth = [d for d in free if d.name.endswith(".depth")]
     assert len(depth) == 5  # every stage's depth: 1, 2 and 3 layers in one of the children each
+
+
+@pytest.mark.parametrize("name", ["nasbench201.nas", "proxyless.nas", "ofa.nas"])
+def test_path_dropout_computes_the_kept_options_only_at_a_rate_rising_linearly(name, digits):
+    from nasdsl_plugins.oneshot.relax import PathDropout
+
+    search = _search("oneshot", name, digits, epochs=2, max_steps=3, drop_rate=0.5)
+    assert [round(search.rate(), 6) for _ in [0]] == [0.0]
+    rates = []
+    for _ in range(6):
+        rates.append(search.rate())
+        search.step(search.w_x[:8], search.w_y[:8])
+    assert rates == pytest.approx([0.5 * i / 5 for i in range(6)])  # 0 at the first step, drop_rate at the last
+    sup = search.supernet
+    sup.relax = PathDropout(0.9, torch.Generator().manual_seed(1))
+    x = search.w_x[:4]
+    calls = _calls_during(sup, lambda: sup(x))
+    mix = sup.last_mixture
+    for dec, (w, on) in mix.items():
+        flat = torch.tensor(on).view(-1, w.shape[-1]) if sup._kind[dec] != "subset" else None
+        if flat is not None:
+            assert flat.any(-1).all()  # at least one option of every row
+        assert torch.equal(w.bool(), torch.tensor(on))  # 0/1 weights: the kept options summed as they are
+    g = sup.ir.graph
+    options = [n for n in sup.ir.nodes("op") if n not in sup._alias and any(p[0] == "opt" for p in g.nodes[n]["path"])]
+    kept = set()
+    for n in options:
+        ch, i = [(p[1], p[2]) for p in g.nodes[n]["path"] if p[0] == "opt"][-1]
+        on = mix[g.nodes[ch]["decision"]][1] if ch not in sup._edge_row else mix[sup._edge_row[ch][0]][1][sup._edge_row[ch][1]]
+        if on[i] and n not in sup._dead(mix):
+            kept.add(sup._module[n])
+    plain = {k for k in calls if k in {sup._module[n] for n in options}}
+    if options:  # op choices (OFA has value and depth choices only)
+        assert plain <= kept and len(plain) < len({sup._module[n] for n in options})  # dropped options never ran
+    assert not all(all(torch.tensor(on).flatten().tolist()) for _, on in mix.values())  # some were dropped
+    rate, k = 0.3, 5
+    keep, _ = PathDropout(rate, torch.Generator().manual_seed(0))(type("S", (), {"_kind": {"d": "op"}})(), "d",
+                                                                   torch.zeros(4000, k))
+    # each of 5 dropped with probability r^(1/5), so all 5 with probability r, and then one kept
+    assert float(keep.mean()) == pytest.approx(1 - rate ** (1 / k) + rate / k, abs=0.01)
+    assert float((keep.sum(1) == 1).float().mean()) == pytest.approx(
+        rate + k * (1 - rate ** (1 / k)) * rate ** ((k - 1) / k), abs=0.02)
 
 
 # ---------------------------------------------------------------- BN recalibration
@@ -337,7 +379,7 @@ def _cli(*args: str, timeout: float = 300):
 
 NB201 = ["search", str(SPACES_DIR / "nasbench201.nas"), "-p", "C=4", "-p", "N=1", "-S", "batch_size=32",
          "-S", "max_steps=2", "-S", "epochs=2", "-S", "bn_batches=2", "-E", "epochs=1", "-E", "max_steps=2"]
-CLI_PHASE = {"rsws": ["-S", "samples=12"], "enas": ["-S", "samples=12", "-S", "ctrl_steps=2"],
+CLI_PHASE = {"rsws": ["-S", "samples=12"], "oneshot": ["-S", "samples=12"], "enas": ["-S", "samples=12", "-S", "ctrl_steps=2"],
              "spos": ["-S", "population=4", "-S", "generations=2"], "fairnas": ["-S", "population=4", "-S", "generations=2"]}
 
 

@@ -7,6 +7,7 @@
 ``pcdarts`` PC-DARTS: partial channels and edge normalisation
 ``pdarts`` P-DARTS: stages of growing depth with shrinking candidate sets
 
+``oneshot`` Bender et al.'s one-shot model: the whole supernet under path dropout, random children scored
 ``rsws``   RS-WS: uniform single-path training, random children scored on the shared weights
 ``spos``   SPOS: uniform single-path training, evolution on inherited weights after BN recalibration
 ``fairnas`` FairNAS: every candidate trained once per step, then SPOS' evolution
@@ -19,13 +20,13 @@ from __future__ import annotations
 
 from nasdsl import hookimpl
 
-from .strategies import Darts, Drnas, Enas, Fairnas, Gdas, Pcdarts, Pdarts, Rsws, Snas, Spos
+from .strategies import Darts, Drnas, Enas, Fairnas, Gdas, Oneshot, Pcdarts, Pdarts, Rsws, Snas, Spos
 
 
 @hookimpl
 def register_strategies(register) -> None:
-    for cls in (Darts, Snas, Gdas, Drnas, Pcdarts, Pdarts, Rsws, Spos, Fairnas, Enas):
+    for cls in (Darts, Snas, Gdas, Drnas, Pcdarts, Pdarts, Oneshot, Rsws, Spos, Fairnas, Enas):
         register(cls.name, cls)
 
 
-__all__ = ["Darts", "Drnas", "Enas", "Fairnas", "Gdas", "Pcdarts", "Pdarts", "Rsws", "Snas", "Spos"]
+__all__ = ["Darts", "Drnas", "Enas", "Fairnas", "Gdas", "Oneshot", "Pcdarts", "Pdarts", "Rsws", "Snas", "Spos"]

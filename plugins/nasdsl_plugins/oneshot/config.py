@@ -347,3 +347,21 @@ class EnasConfig(RswsConfig):
         self._at_least(0, "ctrl_steps", "entropy_weight")
         self._at_least(1, "hidden")
         self._fractions("baseline_decay")
+
+
+@dataclass
+class OneshotConfig(RswsConfig):
+    """One-shot with path dropout (Bender et al., ICML 2018): every step trains the whole supernet, all
+    options summed, each dropped with probability rate^(1/k) among a choice's k (at least one kept), the
+    rate rising linearly from 0 at the first step to ``drop_rate`` at the last; then ``samples`` uniform
+    children are scored with the shared weights and the best is retrained.  The paper sweeps the rate;
+    0.25 is nasdsl's default, not a value the paper prescribes."""
+
+    method = "one-shot"
+
+    drop_rate: float = 0.25
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 <= self.drop_rate < 1:
+            raise DartsError(f"drop_rate must be in [0, 1); got {self.drop_rate}")

@@ -14,6 +14,9 @@ choice, and a ``pick`` of one shared row), one row per candidate edge (an edge t
   gradient, h = onehot − p.detach() + p; only the sampled option is computed.  A ``pick`` of k distinct
   candidates samples k of them without replacement (the Gumbel top-k), one slot each.
 * :class:`Dirichlet` (DrNAS): weights ~ Dirichlet(ELU(α) + 1).rsample(), reparameterised.
+* :class:`PathDropout` (Bender et al. 2018): no weighing at all: every option's output is summed as it
+  is, each option of a row of k dropped with probability r^(1/k) (so all k with probability r), at
+  least one kept; a subset's candidates each dropped with probability r.  α is not read.
 """
 
 from __future__ import annotations
@@ -74,4 +77,27 @@ class Dirichlet:
         return torch.distributions.Dirichlet(F.elu(logits) + 1).rsample(), None
 
 
-__all__ = ["Gumbel", "Dirichlet"]
+class PathDropout:
+    """Bender et al.'s path dropout at rate ``rate``, drawn from ``gen``: 0/1 weights, the dropped options off."""
+
+    def __init__(self, rate: float, gen: torch.Generator):
+        if not 0 <= rate < 1:
+            raise ValueError(f"the path dropout rate must be in [0, 1); got {rate}")
+        self.rate, self.gen = float(rate), gen
+
+    def __call__(self, sup: Any, decision: str, logits: torch.Tensor) -> tuple:
+        shape = logits.shape
+        u = torch.rand(shape, generator=self.gen)
+        if sup._kind[decision] == "subset":
+            keep = u >= self.rate
+        else:
+            k = shape[-1]
+            keep = u >= self.rate ** (1.0 / k)
+            rows = keep.view(-1, k)
+            for r in range(rows.shape[0]):  # a row with every option dropped keeps one, uniformly
+                if not rows[r].any():
+                    rows[r, int(torch.randint(k, (1,), generator=self.gen))] = True
+        return keep.to(device=logits.device, dtype=logits.dtype), keep.tolist()
+
+
+__all__ = ["Dirichlet", "Gumbel", "PathDropout"]

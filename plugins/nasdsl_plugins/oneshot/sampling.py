@@ -15,6 +15,9 @@ trains and how the search phase chooses among children once the weights are trai
   choice has; a choice with fewer repeats a permutation of its own), their gradients accumulated, one update;
   then SPOS' evolution.  A choice a guard switches off in a child (a layer its depth choice leaves out) is
   not trained in that child: strict fairness holds for the choices no guard depends on.
+* :class:`OneshotSearch` (Bender et al. 2018): every step trains the whole supernet with path dropout (each
+  option of a choice dropped, the rate rising linearly over the training); then uniform children are
+  scored as for RS-WS.  The one method here whose steps are not single-path.
 * :class:`EnasSearch` (ENAS, Pham et al. 2018): the child each step trains is drawn from an LSTM controller
   (the multi-trial ``reinforce`` strategy's), which after each epoch takes ``ctrl_steps`` REINFORCE steps
   rewarded by its children's accuracy on an architecture-half batch; then ``samples`` of its children are
@@ -41,7 +44,8 @@ from nasdsl.constraints import broken, genotype_metrics, is_genotype_metric, mod
 from nasdsl.decisions import InputChoice
 from nasdsl.errors import NasdslError
 
-from .config import DartsError, EnasConfig, FairnasConfig, RswsConfig, SposConfig
+from .config import DartsError, EnasConfig, FairnasConfig, OneshotConfig, RswsConfig, SposConfig
+from .relax import PathDropout
 from .weights import SharedWeights
 
 SCORED_PER_EPOCH = 10  # children a record of the random search phase (RS-WS, ENAS) scores
@@ -422,7 +426,43 @@ class EnasSearch(SamplingSearch):
         self.controller.load_controller_state(state["controller"])
 
 
-METHODS = {"rsws": RswsSearch, "spos": SposSearch, "fairnas": FairnasSearch, "enas": EnasSearch}
+class OneshotSearch(SamplingSearch):
+    """Bender et al.'s one-shot model: the whole supernet trained with path dropout of a rising rate, then
+    uniform children scored on the shared weights (each child runs its path alone, as a dropout pattern
+    that kept one option per choice)."""
 
-__all__ = ["EnasSearch", "FairnasSearch", "METHODS", "RswsSearch", "SamplingSearch", "SposSearch", "batch_norms",
+    config_class = OneshotConfig
+
+    def __init__(self, *args: Any, **kw: Any):
+        super().__init__(*args, **kw)
+        self.drop_gen = torch.Generator().manual_seed(self.config.seed + 3)
+        self.steps_done = 0
+
+    def rate(self) -> float:
+        """The path dropout rate of the next step: linear from 0 at the first step to ``drop_rate`` at the last."""
+        total = max(1, self.config.epochs * self.steps_per_epoch - 1)
+        return self.config.drop_rate * min(1.0, self.steps_done / total)
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """One weight step of the whole supernet under path dropout (mixed mode, dropped options not computed)."""
+        self.supernet.train()
+        self.supernet.relax = PathDropout(self.rate(), self.drop_gen)
+        self.w_opt.zero_grad(set_to_none=True)
+        lt = self._weight_loss(x, y)
+        self._backward(lt)
+        self.steps_done += 1
+        return self._weight_step(lt)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "drop_gen": self.drop_gen.get_state(), "steps_done": self.steps_done}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.drop_gen.set_state(state["drop_gen"])
+        self.steps_done = int(state["steps_done"])
+
+
+METHODS = {"oneshot": OneshotSearch, "rsws": RswsSearch, "spos": SposSearch, "fairnas": FairnasSearch, "enas": EnasSearch}
+
+__all__ = ["EnasSearch", "FairnasSearch", "METHODS", "OneshotSearch", "RswsSearch", "SamplingSearch", "SposSearch", "batch_norms",
            "recalibrate_bn"]

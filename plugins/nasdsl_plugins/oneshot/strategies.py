@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from nasdsl.strategy import OneShotStrategy
 
 from .config import (DartsConfig, DartsError, DrnasConfig, EnasConfig, FairnasConfig, GdasConfig, PcdartsConfig,
-                     PdartsConfig, RswsConfig, SnasConfig, SposConfig)
+                     OneshotConfig, PdartsConfig, RswsConfig, SnasConfig, SposConfig)
 
 
 def _device(name: str) -> str:
@@ -143,6 +143,13 @@ class Rsws(SupernetStrategy):
         from .sampling import METHODS
 
         return METHODS[self.name]
+
+
+class Oneshot(Rsws):
+    """``--strategy oneshot``: Bender et al.'s one-shot model with path dropout; :class:`OneshotConfig`."""
+
+    name = "oneshot"
+    config_class = OneshotConfig
 
 
 class Spos(Rsws):

@@ -1,0 +1,89 @@
+"""The stand-alone table that weight-sharing rankings are measured against (``bench/nb201_digits_standalone.json``).
+
+    python bench/make_ranking_table.py                 # 120 cells, 2 seeds each (about 10 minutes on 2 CPU cores)
+    python bench/make_ranking_table.py --cells 20      # a smaller table, elsewhere: --out PATH
+
+Distinct NAS-Bench-201 cells (uniform, seeded; the all-``none`` cells and other disconnected ones are kept,
+they are part of the space) of one small network, ``spaces/nasbench201.nas`` at C = 8, N = 1, each trained
+from scratch on scikit-learn's digits with the PyTorch backend's recipe for ``EPOCHS`` epochs, once per seed.
+The table keeps, per cell, the genotype and the mean and each seed's validation and test accuracy, plus
+the protocol (space, parameters, data, epochs, seeds, torch version, time).  ``bench_oneshot.py --ranking``
+reads it: the Kendall tau between a supernet's scores of these cells and their mean validation accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+SPACE = "nasbench201.nas"
+PARAMS = {"C": 8, "N": 1}
+DATA = "digits"
+EPOCHS = 10
+TABLE = HERE / "nb201_digits_standalone.json"
+
+
+def cells(space, count: int, seed: int) -> list[dict]:
+    """``count`` distinct canonical genotypes, uniform over the space."""
+    rng = random.Random(seed)
+    out, seen = [], set()
+    while len(out) < count:
+        g = space.canonical(space.sample(rng))
+        key = json.dumps(g.values, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            out.append(dict(g.values))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cells", type=int, default=120)
+    p.add_argument("--seeds", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=EPOCHS)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", type=Path, default=TABLE)
+    args = p.parse_args(argv)
+
+    import torch
+
+    from nasdsl import Space
+    from nasdsl.datasets import load_dataset
+    from nasdsl.plugins import get_backend
+
+    torch.set_num_threads(args.threads)
+    space = Space.from_file(ROOT / "spaces" / SPACE, params=PARAMS)
+    data = load_dataset(DATA)
+    backend = get_backend("torch")()
+    rows = []
+    t0 = time.time()
+    for i, values in enumerate(cells(space, args.cells, seed=0)):
+        arch = space.realize(values, data.input_shape)
+        runs = [backend.train(arch, data, {"epochs": args.epochs, "seed": s}).metrics for s in range(args.seeds)]
+        rows.append({"genotype": values,
+                     "valid_acc": statistics.fmean(r["valid_acc"] for r in runs),
+                     "test_acc": statistics.fmean(r["test_acc"] for r in runs),
+                     "valid_accs": [r["valid_acc"] for r in runs], "test_accs": [r["test_acc"] for r in runs],
+                     "params": runs[0]["params"]})
+        print(f"{i + 1}/{args.cells}  valid_acc {rows[-1]['valid_acc']:.4f}  ({time.time() - t0:.0f} s)", flush=True)
+    table = {"space": SPACE, "params": PARAMS, "data": DATA, "epochs": args.epochs, "seeds": args.seeds,
+             "torch": torch.__version__, "seconds": round(time.time() - t0, 1),
+             "made_by": "bench/make_ranking_table.py", "cells": rows}
+    args.out.write_text(json.dumps(table, indent=1) + "\n")
+    accs = [r["valid_acc"] for r in rows]
+    print(f"{len(rows)} cells -> {args.out}: valid_acc min {min(accs):.4f}, median {statistics.median(accs):.4f}, "
+          f"max {max(accs):.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
