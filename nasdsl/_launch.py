@@ -33,7 +33,7 @@ def main() -> int:
     return cli_main()  # its own Ctrl-C handling closes the store and the workers and returns 130
 
 
-BACKEND_COMMANDS = {"search", "train", "build", "export"}  # the commands that load the backends (torch)
+BACKEND_COMMANDS = {"search", "train", "build", "export", "latency"}  # the commands that load the backends (torch)
 
 
 def _preload(argv: list[str]) -> None:

@@ -116,6 +116,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auxiliary", action="store_true", help="add DARTS' auxiliary head (not exported)")
     p.add_argument("--weights", metavar="FILE", help="load trained weights (a trial's model.pt, or a state dict)")
 
+    p = sub.add_parser("latency", help="time every candidate op of a space at its place on this device: a latency "
+                                       "table (JSON) for -E latency_table=, ProxylessNAS and FBNet",
+                       description="Build each distinct op of the space's supernet (fixed ops, every option, every "
+                                   "combination of value choices, sum merges) alone at its input shape and time its "
+                                   "forward on this device; write the table (device, torch version, batch, per op "
+                                   "the median and interquartile range in ms).")
+    _space_args(p)
+    p.add_argument("-o", "--output", metavar="TABLE.json", help="where to write it (default: SPACE-latency.json)")
+    p.add_argument("--data", help="take the input shape from this data set (digits, mnist1d, ...)")
+    p.add_argument("--batch", type=int, default=1, help="the batch each op is timed on (default 1)")
+    p.add_argument("--repeats", type=int, default=30, help="timed forwards per op (default 30)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed forwards first (default 5)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when there is one), cpu, cuda, cuda:N")
+    p.add_argument("--threads", type=int, help="torch.set_num_threads while timing (default: torch's)")
+    p.add_argument("--genotype", "-g", metavar="GENOTYPE",
+                   help="also give this genotype's latency: predicted by the table and measured on its model")
+
     p = sub.add_parser("export", help="write a stored trial's trained model (TorchScript and/or ONNX)")
     p.add_argument("store", metavar="STORE.db")
     p.add_argument("--trial", type=int, help="the trial's number (default: the best)")
@@ -409,6 +426,50 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_latency(args: argparse.Namespace) -> int:
+    import time
+
+    import torch
+
+    from .adapters import read_genotype
+    from .datasets import load_dataset
+    from .latency import predict, save_table
+    from .plugins import get_backend
+
+    if min(args.batch, args.repeats) < 1 or args.warmup < 0 or (args.threads is not None and args.threads < 1):
+        raise NasdslError("--batch, --repeats and --threads must be at least 1, --warmup at least 0")
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif device.startswith("cuda") and not torch.cuda.is_available():
+        raise NasdslError(f"device '{device}' asked for, but no GPU is available")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    space = _load(args)
+    shape = tuple(load_dataset(args.data).input_shape) if args.data else None
+    out = Path(args.output or f"{space.name}-latency.json")
+    t0 = time.perf_counter()
+    backend = get_backend("torch")()
+    table = backend.latency_table(space, shape, batch=args.batch, repeats=args.repeats, warmup=args.warmup,
+                                  device=device)
+    save_table(table, out)
+    rows = sorted(table["ops"].values(), key=lambda r: -r["median_ms"])
+    print(f"{len(rows)} ops of {space.name} at input {table['input_shape']}, batch {args.batch}, on {table['device']} "
+          f"({table['device_name']}), torch {table['torch']}, {table['threads']} threads: "
+          f"{time.perf_counter() - t0:.1f} s")
+    for r in rows[:5]:
+        args_text = ", ".join(f"{k}={v}" for k, v in sorted(r["args"].items()))
+        print(f"  {r['median_ms']:8.3f} ms ± {r['spread_ms']:.3f}  {r['op']}({args_text}) at {r['input_shape']}")
+    if args.genotype:
+        arch = space.realize(read_genotype(space, args.genotype), table["input_shape"])
+        model = backend.build(arch).to(device)
+        measured, spread = backend.latency(model, arch.input_shape, batch=args.batch, repeats=args.repeats,
+                                           warmup=args.warmup, device=device)
+        print(f"genotype: predicted {predict(table, arch):.3f} ms, measured {measured:.3f} ms ± {spread:.3f}")
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from .plugins import get_backend
     from .search import open_store
@@ -573,7 +634,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"check": cmd_check, "count": cmd_count, "show": cmd_show, "sample": cmd_sample, "draw": cmd_draw,
-             "build": cmd_build, "export": cmd_export, "train": cmd_train, "search": cmd_search, "report": cmd_report, "plugins": cmd_plugins}
+             "build": cmd_build, "latency": cmd_latency, "export": cmd_export, "train": cmd_train, "search": cmd_search, "report": cmd_report, "plugins": cmd_plugins}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -53,3 +53,8 @@ class Estimator:
 
     def evaluate(self, trial: TrialSpec) -> dict[str, float]:
         raise NotImplementedError
+
+    def before_training(self, arch: Architecture) -> dict[str, float]:
+        """Metrics this estimator gives without training (a latency table's ``latency``): the search checks the
+        ``where`` constraints on them before ``evaluate``, so a trial that breaks one is never trained."""
+        return {}

@@ -185,6 +185,7 @@ def run_trial(payload: dict[str, Any]) -> dict[str, Any]:
         constraints = space.constraints
         if any(c["metric"] in ("params", "flops") for c in constraints):
             pre.update(model_metrics(arch))
+        pre.update(getattr(est, "before_training", lambda a: {})(arch))  # e.g. a latency table's prediction
         c = broken(space, pre)
         if c is not None:
             out.update(status="rejected", metrics=pre, error=violation(c, pre))
@@ -267,11 +268,14 @@ class Search:
             said, who = str(e), f"estimator '{estimator}'"
             raise SearchError(said if said.startswith(who) else f"{who}: {said}") from None
         self.notes: list[str] = list(getattr(getattr(est, "dataset", None), "notes", None) or [])  # the data's
+        measures = getattr(est, "measures", est_cls.measures)  # with its options (latency_table=...)
         for c in self.space.constraints:
-            if not measured_before_training(c) and est_cls.measures is not None and c["metric"] not in est_cls.measures:
+            if not measured_before_training(c) and measures is not None and c["metric"] not in measures:
+                hint = " (or give it -E latency_table=TABLE.json from nasdsl latency)" if c["metric"] == "latency" \
+                    and "latency_table" in est_cls.option_names() else ""
                 raise SearchError(f"the constraint 'where {c['text']}' ({c['where']}) cannot be checked: estimator "
                                   f"'{estimator}' does not measure '{c['metric']}' (it gives: "
-                                  f"{', '.join(est_cls.measures)})")
+                                  f"{', '.join(measures)}){hint}")
         strat_cls = plugins.get_strategy(strategy)
         self.one_shot = bool(getattr(strat_cls, "one_shot", False))
         try:

@@ -11,6 +11,9 @@
                (Li et al., JMLR 2018), assigned to trials in turn
 ``cost``       parameters, FLOPs, op count and depth, without training
                (objective: fewest parameters)
+
+``train``, ``sha``, ``hyperband`` and ``cost`` take ``latency_table=PATH`` (``nasdsl latency``): the metric
+``latency`` (ms, predicted by the table), and, where a model is trained, ``latency_measured``.
 """
 
 from __future__ import annotations
@@ -29,14 +32,53 @@ RECIPE_OPTIONS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight
                   "label_smoothing", "drop_path", "auxiliary_weight", "device", "max_steps")
 
 
-class TrainEstimator(Estimator):
+class LatencyTable:
+    """An estimator's ``latency_table=PATH`` option (a table of ``nasdsl latency``): the metric ``latency``, the
+    table's prediction in ms, checked before training against a ``where latency < ...``; an estimator that
+    builds the model also gives ``latency_measured``, its forward timed on the device it trained on at the
+    table's batch."""
+
+    table: Any = None
+
+    def _load_latency(self, options: dict[str, Any], input_shape: Any, measured: bool) -> None:
+        from nasdsl.latency import load_table
+
+        path = options.get("latency_table")
+        if not path:
+            return
+        self.table = load_table(path)
+        if input_shape is not None and list(self.table.get("input_shape") or []) != list(input_shape):
+            raise ValueError(f"the latency table {path} was measured at input {self.table.get('input_shape')}, "
+                             f"and these trials' input is {list(input_shape)}: measure it again with "
+                             f"nasdsl latency SPACE.nas --input {','.join(map(str, input_shape))}")
+        self.measures = tuple(type(self).measures or ()) + (("latency", "latency_measured") if measured else ("latency",))
+
+    def before_training(self, arch: Any) -> dict[str, float]:
+        return self._latency(arch)
+
+    def _latency(self, arch: Any, model: Any = None) -> dict[str, float]:
+        if self.table is None:
+            return {}
+        from nasdsl.latency import predict
+
+        out = {"latency": predict(self.table, arch)}
+        if model is not None:
+            p = next(iter(model.parameters()), None)
+            device = p.device if p is not None else "cpu"
+            out["latency_measured"] = get_backend("torch")().latency(model, arch.input_shape,
+                                                                     batch=int(self.table.get("batch", 1)),
+                                                                     device=device)[0]
+        return out
+
+
+class TrainEstimator(LatencyTable, Estimator):
     name = "train"
     objective = "valid_acc"
     measures = ("valid_acc", "valid_loss", "test_acc", "test_loss", "train_loss", "epochs", "steps", "train_seconds")
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
-        return RECIPE_OPTIONS + ("fraction", "save_model")
+        return RECIPE_OPTIONS + ("fraction", "save_model", "latency_table")
 
     def __init__(self, space, data: str = "digits", **options: Any):
         super().__init__(space, data, **options)
@@ -53,6 +95,7 @@ class TrainEstimator(Estimator):
         if "epochs" not in self.searched:
             self.recipe_overrides.setdefault("epochs", 10)
         self.save_model = bool(options.get("save_model", True))
+        self._load_latency(options, self.dataset.input_shape, measured=True)
 
     def _check_recipe(self) -> None:
         """A bad option value (``lr=-1``, ``batch_size=abc``, ``device=cuda`` without a GPU) stops the search
@@ -93,7 +136,7 @@ class TrainEstimator(Estimator):
         self._check_classes(trial)
         result = self.backend.train(trial.arch, self.dataset, self.recipe(trial))
         self._save(trial, result.model)
-        return dict(result.metrics)
+        return {**result.metrics, **self._latency(trial.arch, result.model)}
 
     def _save(self, trial: TrialSpec, model) -> None:
         if self.save_model and trial.workdir is not None:
@@ -154,7 +197,7 @@ class SuccessiveHalvingEstimator(TrainEstimator):
         metrics["flops"] = float(self.backend.flops(model, trial.arch.input_shape))
         ckpt.unlink(missing_ok=True)
         self._save(trial, model)
-        return metrics
+        return {**metrics, **self._latency(trial.arch, model)}
 
 
 class HyperbandEstimator(SuccessiveHalvingEstimator):
@@ -180,13 +223,24 @@ class HyperbandEstimator(SuccessiveHalvingEstimator):
         return out + [self.max_epochs]
 
 
-class CostEstimator(Estimator):
+class CostEstimator(LatencyTable, Estimator):
     name = "cost"
     objective = "-params"
     measures = ("params", "flops")
 
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        return ("latency_table",)
+
+    def __init__(self, space, data: str = "digits", **options: Any):
+        super().__init__(space, data, **options)
+        self._load_latency(options, None, measured=False)
+
     def evaluate(self, trial: TrialSpec) -> dict[str, float]:
-        return model_metrics(trial.arch)
+        if self.table is not None and list(self.table.get("input_shape") or []) != list(trial.arch.input_shape):
+            raise ValueError(f"the latency table was measured at input {self.table.get('input_shape')}, and this "
+                             f"architecture's input is {list(trial.arch.input_shape)}")
+        return {**model_metrics(trial.arch), **self._latency(trial.arch)}
 
 
 @hookimpl

@@ -7,7 +7,7 @@ import io
 import json
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Optional, Sequence
 
 import torch
 from torch import nn
@@ -170,6 +170,20 @@ class TorchBackend:
             params += p
             flops += f
         return {"params": float(params), "flops": float(flops)}
+
+    @staticmethod
+    def latency_table(space: Any, input_shape: Optional[Sequence[int]] = None, **options: Any) -> dict[str, Any]:
+        """Every candidate op of ``space`` timed at its place on a device: :func:`.latency.measure_table`."""
+        from .latency import measure_table
+
+        return measure_table(space, input_shape, **options)
+
+    @staticmethod
+    def latency(model: nn.Module, input_shape: Sequence[int], **options: Any) -> tuple[float, float]:
+        """(median, interquartile range) in ms of the model's forward: :func:`.latency.measure_model`."""
+        from .latency import measure_model
+
+        return measure_model(model, input_shape, **options)
 
     @staticmethod
     def output_shape(model: nn.Module, input_shape: Sequence[int]) -> tuple[int, ...]:

@@ -118,6 +118,7 @@ class Supernet(nn.Module):
         self._pc_head: dict[str, int] = {}  # op node -> the first channels of its choice's input it reads
         self._elastic: dict[str, tuple] = {}  # op node with value choices on its arguments -> (decisions, combos)
         self._slicers: dict[tuple, Optional[Slicer]] = {}  # (ops key, child's spec) -> Slicer (None: the op as built)
+        self._variants: dict[str, list] = {}  # op node with value choices -> (base, args, input shape) per combination
         self._elastic_params: Optional[list] = None  # (op node, its option or None, [(combo, parameters)])
         self._build()
         g = self.ir.graph
@@ -293,6 +294,7 @@ class Supernet(nn.Module):
             if top is None or len(out) != len(top) or any(o > t for o, t in zip(out, top)):
                 self._refuse(n, what, f"gives a larger output at {shown} ({list(out)}) than at its largest values "
                              f"({'?' if top is None else list(top)}), so one weight cannot hold both")
+            self._variants.setdefault(n, []).append((prim.canonical, dict(args), tuple(in_shape)))
             try:
                 combos.append((idx, self._slicer(n, (prim.canonical, dict(args), tuple(in_shape)), full)))
             except SliceError as e:

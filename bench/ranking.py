@@ -1,0 +1,149 @@
+"""How well a weight-sharing supernet ranks architectures: Kendall's tau against stand-alone training.
+
+    python bench/ranking.py                       # every method, 30 supernet epochs each
+    python bench/ranking.py --epochs 10 --methods spos,darts
+    python bench/bench_oneshot.py --ranking       # the same, from the one-shot bench
+
+The stand-alone table is ``bench/nb201_mnist1d_standalone.json`` (``bench/make_ranking_table.py``): NAS-Bench-201
+cells of one small network (C = 8, N = 1) trained from scratch on half of mnist1d.  Each method trains its supernet of
+that network on the same data for ``--epochs`` epochs (the weights' phase only: no search phase is run),
+then scores every cell of the table:
+
+* the sampling methods (``rsws``, ``spos``, ``fairnas``, ``enas``, ``oneshot``): the cell's accuracy on the
+  architecture half with the inherited weights, after BN recalibration (``SamplingSearch.score``);
+* the differentiable ones (``darts``, ``gdas``, ``snas``, ``drnas``, ``pcdarts``): their final α as a
+  score, the log-probability of the cell under softmax(α) (the sum over its decisions of the chosen op's
+  log-softmax; DARTS' added ``none`` is among the options normalised over, never chosen by a table cell).
+
+Kendall's tau (scipy.stats.kendalltau, tau-b: ties in either ranking are allowed for) and Spearman's rho
+between the scores and the cells' mean stand-alone validation accuracy are printed per method, with the
+tau among the table's better half (the cells above the median accuracy), where the differences are small.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "plugins"))
+
+TABLE = HERE / "nb201_mnist1d_standalone.json"
+SAMPLING = ("rsws", "spos", "fairnas", "enas", "oneshot")
+DIFFERENTIABLE = ("darts", "gdas", "snas", "drnas", "pcdarts")
+
+
+def load_table(path: Path = TABLE) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())
+
+
+def alpha_score(supernet: Any, values: dict[str, Any]) -> float:
+    """log p(cell) under softmax(α): Σ over the decisions of the chosen option's log-softmax."""
+    import torch
+
+    total = 0.0
+    with torch.no_grad():
+        for dec in supernet._alpha:
+            kind = supernet._kind[dec]
+            if kind not in ("op", "value", "depth", "merge"):
+                raise ValueError(f"an α score of decision '{dec}' ({kind}) is not defined here")
+            logp = torch.log_softmax(supernet.logits(dec).float(), -1)
+            total += float(logp[supernet._options[dec].index(values[dec])])
+    return total
+
+
+def train_and_score(method: str, table: dict[str, Any], epochs: int, seed: int = 0, **options: Any) -> dict[str, Any]:
+    """Train ``method``'s supernet of the table's network for ``epochs`` and score every cell of the table."""
+    from scipy.stats import kendalltau, spearmanr
+
+    from nasdsl import Space
+    from nasdsl.datasets import load_dataset
+    from nasdsl_plugins.oneshot.darts import METHODS as DIFF
+    from nasdsl_plugins.oneshot.sampling import METHODS as SAMP
+
+    space = Space.from_file(ROOT / "spaces" / table["space"], params=table["params"])
+    data = load_dataset(table["data"])
+    if table.get("fraction", 1.0) < 1:
+        data = data.subset(table["fraction"])  # the same examples as the table (subset is seeded)
+    cls = SAMP.get(method) or DIFF[method]
+    cfg = {"epochs": epochs, "seed": seed, **options}
+    if method == "pcdarts":
+        cfg.setdefault("batch_size", 64)  # the paper's 256 is more than half of digits' weight half
+        cfg.setdefault("warmup", min(15, epochs // 3))
+    search = cls(space, data, cls.config_class(**cfg))
+    t0 = time.perf_counter()
+    while search.epoch < epochs:  # the weights' epochs only: a sampling method's search phase is not run
+        search.run_epoch()
+    train_s = time.perf_counter() - t0
+    cells = table["cells"]
+    t0 = time.perf_counter()
+    if method in SAMP:
+        scores = [search.score(dict(space.canonical(c["genotype"]).values)) for c in cells]
+    else:
+        scores = [alpha_score(search.supernet, c["genotype"]) for c in cells]
+    score_s = time.perf_counter() - t0
+    accs = [c["valid_acc"] for c in cells]
+    tau = kendalltau(scores, accs).statistic
+    rho = spearmanr(scores, accs).statistic
+    med = statistics.median(accs)
+    top = [(s, a) for s, a in zip(scores, accs) if a > med]
+    tau_top = kendalltau([s for s, _ in top], [a for _, a in top]).statistic if len(top) > 2 else float("nan")
+    return {"method": method, "epochs": epochs, "tau": float(tau), "rho": float(rho), "tau_top_half": float(tau_top),
+            "train_s": train_s, "score_s": score_s, "cells": len(cells), "scores": scores}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--methods", default=",".join(SAMPLING + DIFFERENTIABLE))
+    p.add_argument("--table", type=Path, default=TABLE)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", type=Path, help="also write the results here")
+    args = p.parse_args(argv)
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    table = load_table(args.table)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in SAMPLING + DIFFERENTIABLE]
+    if unknown:
+        print(f"unknown method(s): {', '.join(unknown)}; known: {', '.join(SAMPLING + DIFFERENTIABLE)}", file=sys.stderr)
+        return 2
+    print(f"Kendall tau against {len(table['cells'])} stand-alone cells of {table['space']} {table['params']} on "
+          f"{table['data']} ({table['epochs']} epochs x {table['seeds']} seeds each); supernets {args.epochs} epochs, "
+          f"seed {args.seed}, torch {torch.__version__}, {args.threads} thread(s)", flush=True)
+    seeds = [c["valid_accs"] for c in table["cells"]]
+    if seeds and len(seeds[0]) > 1:  # how well one stand-alone training ranks the cells like another: the ceiling
+        from itertools import combinations
+
+        from scipy.stats import kendalltau
+
+        pairs = [kendalltau([s[i] for s in seeds], [s[j] for s in seeds]).statistic
+                 for i, j in combinations(range(len(seeds[0])), 2)]
+        print(f"the table against itself: tau {statistics.fmean(pairs):+.3f} between two seeds' accuracies (mean "
+              f"over {len(pairs)} pairs): the ceiling a supernet's ranking is judged against", flush=True)
+    results = []
+    for m in methods:
+        r = train_and_score(m, table, args.epochs, args.seed)
+        results.append(r)
+        print(f"{m:8s} tau {r['tau']:+.3f}  rho {r['rho']:+.3f}  tau(top half) {r['tau_top_half']:+.3f}  "
+              f"train {r['train_s']:.0f} s  score {r['score_s']:.0f} s", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
