@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -44,28 +43,12 @@ def load_table(path: Path = TABLE) -> dict[str, Any]:
     return json.loads(Path(path).read_text())
 
 
-def alpha_score(supernet: Any, values: dict[str, Any]) -> float:
-    """log p(cell) under softmax(α): Σ over the decisions of the chosen option's log-softmax."""
-    import torch
-
-    total = 0.0
-    with torch.no_grad():
-        for dec in supernet._alpha:
-            kind = supernet._kind[dec]
-            if kind not in ("op", "value", "depth", "merge"):
-                raise ValueError(f"an α score of decision '{dec}' ({kind}) is not defined here")
-            logp = torch.log_softmax(supernet.logits(dec).float(), -1)
-            total += float(logp[supernet._options[dec].index(values[dec])])
-    return total
-
-
 def train_and_score(method: str, table: dict[str, Any], epochs: int, seed: int = 0, **options: Any) -> dict[str, Any]:
     """Train ``method``'s supernet of the table's network for ``epochs`` and score every cell of the table."""
-    from scipy.stats import kendalltau, spearmanr
-
     from nasdsl import Space
     from nasdsl.datasets import load_dataset
     from nasdsl_plugins.oneshot.darts import METHODS as DIFF
+    from nasdsl_plugins.oneshot.ranking import ranking
     from nasdsl_plugins.oneshot.sampling import METHODS as SAMP
 
     space = Space.from_file(ROOT / "spaces" / table["space"], params=table["params"])
@@ -82,21 +65,9 @@ def train_and_score(method: str, table: dict[str, Any], epochs: int, seed: int =
     while search.epoch < epochs:  # the weights' epochs only: a sampling method's search phase is not run
         search.run_epoch()
     train_s = time.perf_counter() - t0
-    cells = table["cells"]
     t0 = time.perf_counter()
-    if method in SAMP:
-        scores = [search.score(dict(space.canonical(c["genotype"]).values)) for c in cells]
-    else:
-        scores = [alpha_score(search.supernet, c["genotype"]) for c in cells]
-    score_s = time.perf_counter() - t0
-    accs = [c["valid_acc"] for c in cells]
-    tau = kendalltau(scores, accs).statistic
-    rho = spearmanr(scores, accs).statistic
-    med = statistics.median(accs)
-    top = [(s, a) for s, a in zip(scores, accs) if a > med]
-    tau_top = kendalltau([s for s, _ in top], [a for _, a in top]).statistic if len(top) > 2 else float("nan")
-    return {"method": method, "epochs": epochs, "tau": float(tau), "rho": float(rho), "tau_top_half": float(tau_top),
-            "train_s": train_s, "score_s": score_s, "cells": len(cells), "scores": scores}
+    r = ranking(search, table, "stand-alone table")  # the package's own measure, as -S ranking_table= runs it
+    return {"method": method, "epochs": epochs, **r, "train_s": train_s, "score_s": time.perf_counter() - t0}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,16 +95,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"Kendall tau against {len(table['cells'])} stand-alone cells of {table['space']} {table['params']} on "
           f"{table['data']} ({table['epochs']} epochs x {table['seeds']} seeds each); supernets {args.epochs} epochs, "
           f"seed {args.seed}, torch {torch.__version__}, {args.threads} thread(s)", flush=True)
-    seeds = [c["valid_accs"] for c in table["cells"]]
-    if seeds and len(seeds[0]) > 1:  # how well one stand-alone training ranks the cells like another: the ceiling
-        from itertools import combinations
+    from nasdsl_plugins.oneshot.ranking import seed_tau
 
-        from scipy.stats import kendalltau
-
-        pairs = [kendalltau([s[i] for s in seeds], [s[j] for s in seeds]).statistic
-                 for i, j in combinations(range(len(seeds[0])), 2)]
-        print(f"the table against itself: tau {statistics.fmean(pairs):+.3f} between two seeds' accuracies (mean "
-              f"over {len(pairs)} pairs): the ceiling a supernet's ranking is judged against", flush=True)
+    ceiling = seed_tau(table)
+    if ceiling is not None:  # how well one stand-alone training ranks the cells like another
+        print(f"the table against itself: tau {ceiling:+.3f} between two seeds' accuracies (the mean over pairs of "
+              "seeds): the ceiling a supernet's ranking is judged against", flush=True)
     results = []
     for m in methods:
         r = train_and_score(m, table, args.epochs, args.seed)

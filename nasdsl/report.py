@@ -45,6 +45,9 @@ def summary(store: Store) -> dict[str, Any]:
         "best": None if best is None else {"number": best.number, "value": best.value, "genotype": best.genotype.values,
                                            "metrics": best.metrics},
     }
+    rank = (meta.get("oneshot") or {}).get("ranking")
+    if rank:  # a one-shot run's ranking quality against a stand-alone table (-S ranking_table=)
+        out["ranking"] = {k: rank.get(k) for k in ("table", "cells", "tau", "rho", "tau_top_half", "seed_tau")}
     if len(objectives) > 1:
         pts = [(t.number, v) for t in completed if (v := _vector(t, objectives)) is not None]
         front = set(pareto_front(pts))
@@ -215,6 +218,15 @@ def write_html(store: Store, out_dir: str | Path) -> Path:
                         f"<pre>{html.escape(json.dumps(last['genotype'], indent=1))}</pre>"
                         "<p>losses and accuracy per epoch, and each decision's probabilities over the epochs "
                         "(one row per option; an edge table: candidate edges × ops)</p><img src='oneshot.png'>")
+        rank = (meta.get("oneshot") or {}).get("ranking")
+        if rank:
+            ceiling = "" if rank.get("seed_tau") is None else (
+                f"; two stand-alone trainings of them (other seeds) agree with τ = {rank['seed_tau']:.3f}, the "
+                "ceiling this is judged against")
+            oneshot_html += (f"<h3>Ranking quality</h3><p>Kendall τ = {rank['tau']:.3f} (Spearman ρ = {rank['rho']:.3f}; "
+                             f"τ among the better half {rank['tau_top_half']:.3f}) between the trained supernet's "
+                             f"scores of {rank['cells']} architectures and their stand-alone accuracies "
+                             f"({html.escape(str(rank['table']))}){ceiling}.</p>")
     pareto_html = ""
     if len(objectives) > 1:
         pareto_html = ("<h2>Pareto front</h2><img src='pareto.png'><pre>" + html.escape(json.dumps(info.get("pareto"), indent=1))

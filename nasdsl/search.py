@@ -532,10 +532,21 @@ class OneShotRun:
         """The epochs stored so far."""
         return list((self.search.store.meta().get("oneshot") or {}).get("epochs", []))
 
+    def ranking_done(self, result: dict[str, Any]) -> None:
+        """Store (and print) the trained supernet's ranking quality against a stand-alone table (``ranking_table``)."""
+        kept = self.search.store.meta().get("oneshot") or {}
+        self.search.store.set_meta({"oneshot": {**kept, "ranking": result}})
+        if self.progress:
+            ceiling = "" if result.get("seed_tau") is None else f"; the table's own seed-to-seed tau {result['seed_tau']:.3f}"
+            print(f"ranking: Kendall tau {result['tau']:.3f} (Spearman rho {result['rho']:.3f}) between the supernet's "
+                  f"scores and the stand-alone accuracies of {result['cells']} cells of {result['table']}{ceiling}",
+                  flush=True)
+
     def epoch_done(self, records: list[dict[str, Any]], total: int) -> None:
         """Store the run's epochs (``records``, the one just done last) and print that epoch."""
         record = records[-1]
-        self.search.store.set_meta({"oneshot": {"strategy": self.search.strategy_name, "epochs": records}})
+        kept = self.search.store.meta().get("oneshot") or {}
+        self.search.store.set_meta({"oneshot": {**kept, "strategy": self.search.strategy_name, "epochs": records}})
         if not self.progress:
             return
         prev = records[-2]["genotype"] if len(records) > 1 else None

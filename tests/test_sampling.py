@@ -446,3 +446,63 @@ def test_a_killed_spos_search_resumes_from_its_last_epoch(tmp_path):
         assert len(st.trials()) == 1
     assert [e["epoch"] for e in epochs] == list(range(1, 8))  # 4 training epochs and 3 generations, none lost
     assert [e["phase"] for e in epochs] == ["train"] * 4 + ["search"] * 3
+
+
+# ---------------------------------------------------------------- ranking quality
+def test_ranking_is_kendalls_tau_of_the_supernets_scores_against_the_table(tmp_path, digits):
+    import json
+    import random
+
+    from nasdsl_plugins.oneshot.config import DartsConfig
+    from nasdsl_plugins.oneshot.darts import DartsSearch
+    from nasdsl_plugins.oneshot.ranking import alpha_score, load_ranking_table, ranking
+
+    space = _space("nasbench201.nas")
+    darts = DartsSearch(space, digits, DartsConfig(epochs=1, max_steps=2, batch_size=16))
+    darts.run_epoch()
+    rng = random.Random(0)
+    cells = [dict(space.canonical(space.sample(rng)).values) for _ in range(12)]
+    sup = darts.supernet
+    manual = [sum(float(torch.log_softmax(sup.alpha(d).detach(), -1)[sup._options[d].index(c[d])]) for d in sup._alpha)
+              for c in cells]
+    assert [alpha_score(sup, c) for c in cells] == pytest.approx(manual)
+    same = {"cells": [{"genotype": c, "valid_acc": s, "valid_accs": [s, s]} for c, s in zip(cells, manual)]}
+    r = ranking(darts, same, "same")
+    assert r["tau"] == pytest.approx(1.0) and r["rho"] == pytest.approx(1.0) and r["seed_tau"] == pytest.approx(1.0)
+    reverse = {"cells": [{"genotype": c, "valid_acc": -s} for c, s in zip(cells, manual)]}
+    assert ranking(darts, reverse)["tau"] == pytest.approx(-1.0) and ranking(darts, reverse)["seed_tau"] is None
+    spos = _search("spos", "nasbench201.nas", digits)
+    spos.run_epoch()
+    r = ranking(spos, same)
+    n = len(spos.a_y)  # each score an accuracy on the architecture half: a count of it over its size
+    assert all(0 <= s <= 1 and abs(s * n - round(s * n)) < 1e-9 for s in r["scores"])
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"cells": same["cells"][:2]}))
+    with pytest.raises(DartsError, match="not a stand-alone table"):
+        load_ranking_table(path)
+    other = tmp_path / "o.json"
+    other.write_text(json.dumps({"cells": [{"genotype": {"x": 1}, "valid_acc": 0.5}] * 3}))
+    with pytest.raises(DartsError, match="another space"):
+        ranking(darts, load_ranking_table(other), str(other))
+
+
+def test_a_run_with_a_ranking_table_stores_and_reports_its_tau(tmp_path):
+    from nasdsl.report import summary, write_html
+    from nasdsl.store import Store
+
+    from .conftest import ROOT
+
+    table = ROOT / "bench" / "nb201_mnist1d_standalone.json"
+    db = tmp_path / "r.db"
+    r = _cli(*NB201, "--strategy", "rsws", "-S", "samples=3", "-S", f"ranking_table={table}", "--store", str(db))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "ranking: Kendall tau " in r.stdout and "seed-to-seed tau 0.39" in r.stdout
+    with Store(db) as st:
+        rank = st.meta()["oneshot"]["ranking"]
+        assert len(st.meta()["oneshot"]["epochs"]) == 3  # the epochs were kept beside it
+        page = write_html(st, tmp_path / "out").read_text()
+        s = summary(st)
+    assert rank["cells"] == 120 and -1 <= rank["tau"] <= 1 and len(rank["scores"]) == 120
+    assert s["ranking"]["tau"] == rank["tau"] and "Ranking quality" in page and f"{rank['tau']:.3f}" in page
+    bad = _cli(*NB201, "--strategy", "rsws", "-S", f"ranking_table={tmp_path / 'none.json'}", "--store", str(tmp_path / "b.db"))
+    assert bad.returncode == 1 and "ranking table" in bad.stderr and "does not exist" in bad.stderr

@@ -91,6 +91,7 @@ class DartsConfig(Options):
     seed: int = 0
     amp: str = "auto"  # mixed precision for the weights' step: auto (fp16 on CUDA, off on the CPU), fp16, bf16, off
     skip_cells: str = "normal"  # the cells DARTS+' and P-DARTS' skip rules count in: normal, all, or names (a,b)
+    ranking_table: str = ""  # a stand-alone table (JSON): Kendall's tau of the trained supernet's ranking of its cells
 
     def __post_init__(self) -> None:
         if self.order not in (1, 2):
@@ -269,6 +270,7 @@ class SamplingConfig(Options):
     amp: str = "auto"
     constrained: bool = True
     bn_batches: int = 200
+    ranking_table: str = ""
 
     def __post_init__(self) -> None:
         self._check_weights()

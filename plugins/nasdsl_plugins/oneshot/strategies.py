@@ -67,11 +67,20 @@ class SupernetStrategy(OneShotStrategy):
             records = list(state.get("records", stored[:search.epoch]))
             if len(records) > len(stored):
                 run.epoch_done(records, search.total_epochs)
+        table = None
+        if self.config.ranking_table:  # a bad table stops the run here, before any training
+            from .ranking import load_ranking_table
+
+            table = load_ranking_table(self.config.ranking_table)
         while not search.done:
             records.append(search.run_epoch())
             save_atomic({**search.state_dict(), "records": records}, run.checkpoint,
                         "supernet checkpoint")  # a kill leaves the last whole one
             run.epoch_done(records, search.total_epochs)
+        if table is not None:
+            from .ranking import ranking
+
+            run.ranking_done(ranking(search, table, self.config.ranking_table))
         return search.derive()
 
 
