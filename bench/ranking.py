@@ -11,7 +11,7 @@ then scores every cell of the table:
 
 * the sampling methods (``rsws``, ``spos``, ``fairnas``, ``enas``, ``oneshot``): the cell's accuracy on the
   architecture half with the inherited weights, after BN recalibration (``SamplingSearch.score``);
-* the differentiable ones (``darts``, ``gdas``, ``snas``, ``drnas``, ``pcdarts``): their final α as a
+* the differentiable ones (``darts``, ``gdas``, ``snas``, ``drnas``, ``pcdarts``, ``proxyless``, ``fbnet``): their final α as a
   score, the log-probability of the cell under softmax(α) (the sum over its decisions of the chosen op's
   log-softmax; DARTS' added ``none`` is among the options normalised over, never chosen by a table cell).
 
@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "plugins"))
 
 TABLE = HERE / "nb201_mnist1d_standalone.json"
 SAMPLING = ("rsws", "spos", "fairnas", "enas", "oneshot")
-DIFFERENTIABLE = ("darts", "gdas", "snas", "drnas", "pcdarts")
+DIFFERENTIABLE = ("darts", "gdas", "snas", "drnas", "pcdarts", "proxyless", "fbnet")
 
 
 def load_table(path: Path = TABLE) -> dict[str, Any]:
@@ -47,7 +47,8 @@ def train_and_score(method: str, table: dict[str, Any], epochs: int, seed: int =
     """Train ``method``'s supernet of the table's network for ``epochs`` and score every cell of the table."""
     from nasdsl import Space
     from nasdsl.datasets import load_dataset
-    from nasdsl_plugins.oneshot.darts import METHODS as DIFF
+    from nasdsl_plugins.oneshot.darts import METHODS
+    from nasdsl_plugins.oneshot.hardware import FbnetSearch, ProxylessSearch
     from nasdsl_plugins.oneshot.ranking import ranking
     from nasdsl_plugins.oneshot.sampling import METHODS as SAMP
 
@@ -55,8 +56,11 @@ def train_and_score(method: str, table: dict[str, Any], epochs: int, seed: int =
     data = load_dataset(table["data"])
     if table.get("fraction", 1.0) < 1:
         data = data.subset(table["fraction"])  # the same examples as the table (subset is seeded)
-    cls = SAMP.get(method) or DIFF[method]
+    diff = {**METHODS, "proxyless": ProxylessSearch, "fbnet": FbnetSearch}
+    cls = SAMP.get(method) or diff[method]
     cfg = {"epochs": epochs, "seed": seed, **options}
+    if method in ("proxyless", "fbnet"):  # a latency table timed at the start; latencies here are well under 1 ms
+        cfg.setdefault("lat_unit", "us")
     if method == "pcdarts":
         cfg.setdefault("batch_size", 64)  # the paper's 256 is more than half of digits' weight half
         cfg.setdefault("warmup", min(15, epochs // 3))

@@ -367,3 +367,73 @@ class OneshotConfig(RswsConfig):
         super().__post_init__()
         if not 0 <= self.drop_rate < 1:
             raise DartsError(f"drop_rate must be in [0, 1); got {self.drop_rate}")
+
+
+LAT_LOSSES = ("mul#log", "add#linear", "none")
+LAT_UNITS = ("ms", "us")
+
+
+def _check_latency(cfg: DartsConfig) -> None:
+    if cfg.lat_unit not in LAT_UNITS:
+        raise DartsError(f"lat_unit is ms or us; got {cfg.lat_unit!r}")
+    cfg._at_least(0, "lat_alpha", "lat_beta")
+
+
+@dataclass
+class ProxylessConfig(DartsConfig):
+    """ProxylessNAS (Cai, Zhu & Han, ICLR 2019): binary gates.  A weight step runs one path per choice drawn
+    from softmax(α); an architecture step draws two paths without replacement, computes only them, takes the
+    gates' gradient through the two probabilities renormalised over the pair, then shifts both logits so that
+    every other path keeps its probability.  The loss (``latency_loss``): ``mul#log`` CE · ``lat_alpha`` ·
+    (log E[LAT] / log ``target_latency``)^``lat_beta`` (0.2, 0.3), ``add#linear`` CE + ``lat_alpha`` ·
+    (E[LAT] − target) / target, or ``none``; E[LAT] = Σ over the choices of Σ p·LAT(option) + the fixed ops,
+    from a ``nasdsl latency`` table (``latency_table``; "": measured on this device when the search starts);
+    ``target_latency`` 0: the expected latency at the first α; α Adam 1e-3, betas (0, 0.999), no decay."""
+
+    method = "ProxylessNAS"
+
+    a_lr: float = 1e-3
+    a_beta1: float = 0.0
+    a_weight_decay: float = 0.0
+    add_none: bool = False
+    latency_table: str = ""
+    latency_loss: str = "mul#log"
+    target_latency: float = 0.0
+    lat_alpha: float = 0.2
+    lat_beta: float = 0.3
+    lat_unit: str = "ms"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _first_order(self)
+        if self.latency_loss not in LAT_LOSSES:
+            raise DartsError(f"latency_loss is one of {', '.join(LAT_LOSSES)}; got {self.latency_loss!r}")
+        _check_latency(self)
+        self._at_least(0, "target_latency")
+
+
+@dataclass
+class FbnetConfig(DartsConfig):
+    """FBNet (Wu et al., CVPR 2019): Gumbel-softmax weights at temperature ``tau`` (5) × exp(−``tau_decay``·epoch)
+    (0.045), and the architecture loss CE · ``lat_alpha`` · log(LAT)^``lat_beta`` (0.2, 0.6), LAT the latency
+    the Gumbel weights expect from a ``nasdsl latency`` table (``latency_table``; "": measured on this
+    device when the search starts); the first ``warmup`` epochs train the weights only (10 here: the
+    paper's warm-up length is not restated)."""
+
+    method = "FBNet"
+
+    add_none: bool = False
+    warmup: int = 10
+    tau: float = 5.0
+    tau_decay: float = 0.045
+    latency_table: str = ""
+    lat_alpha: float = 0.2
+    lat_beta: float = 0.6
+    lat_unit: str = "ms"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _first_order(self)
+        self._positive("tau")
+        self._at_least(0, "tau_decay")
+        _check_latency(self)

@@ -66,6 +66,10 @@ class DartsSearch(SharedWeights):
         """A term added to the architecture loss after a forward (none for DARTS)."""
         return 0.0
 
+    def arch_objective(self, lv: torch.Tensor) -> torch.Tensor:
+        """What the architecture step minimises, from the architecture batch's loss (DARTS: plus the penalty)."""
+        return lv + self.arch_penalty()
+
     def anneal(self, tau: float, tau_min: float) -> float:
         """A temperature going linearly from ``tau`` at the first epoch to ``tau_min`` at the last."""
         last = max(1, self.config.epochs - 1)
@@ -107,7 +111,7 @@ class DartsSearch(SharedWeights):
         """(∇α, the architecture loss it is the gradient of)."""
         if self.config.order == 1:
             lv = self.loss(xv, yv)
-            return self._grads(lv + self.arch_penalty(), self.alphas), float(lv.detach())
+            return self._grads(self.arch_objective(lv), self.alphas), float(lv.detach())
         xi = self.w_opt.param_groups[0]["lr"]
         unrolled = self._virtual_step(xt, yt, xi)
         w = self._swap(unrolled)
@@ -232,6 +236,14 @@ class DartsSearch(SharedWeights):
         finally:
             self.supernet.relax = relax
 
+    def child_accuracy(self, x: torch.Tensor, y: torch.Tensor, batch: int = 256) -> float:
+        """The accuracy of the child derived now, run on the shared weights."""
+        self.supernet.activate(self.supernet.derive())
+        try:
+            return self._accuracy(x, y, batch)
+        finally:
+            self.supernet.activate(None)
+
     def probabilities(self) -> dict[str, list]:
         """Each decision's softmax over its options (a table of rows for an edge table)."""
         with torch.no_grad():
@@ -277,11 +289,7 @@ class GdasSearch(DartsSearch):
 
     def accuracy(self, x: torch.Tensor, y: torch.Tensor, batch: int = 256) -> float:
         """The accuracy of the child it derives now, run on the shared weights (what GDAS keeps)."""
-        self.supernet.activate(self.supernet.derive())
-        try:
-            return self._accuracy(x, y, batch)
-        finally:
-            self.supernet.activate(None)
+        return self.child_accuracy(x, y, batch)
 
 
 class DrnasSearch(DartsSearch):

@@ -14,6 +14,10 @@ choice, and a ``pick`` of one shared row), one row per candidate edge (an edge t
   gradient, h = onehot − p.detach() + p; only the sampled option is computed.  A ``pick`` of k distinct
   candidates samples k of them without replacement (the Gumbel top-k), one slot each.
 * :class:`Dirichlet` (DrNAS): weights ~ Dirichlet(ELU(α) + 1).rsample(), reparameterised.
+* :class:`BinaryGates` (ProxylessNAS): per row of options, paths drawn from softmax(α): one (a weight
+  step: a constant one-hot, only it computed), or two without replacement (an architecture step: both
+  computed, the gate of the first 1 and of the second 0, each with the gradient of the pair's renormalised
+  probability p̃, straight through: g = onehot + p̃ − p̃.detach(), so ∂L/∂αᵢ = Σⱼ ∂L/∂gⱼ p̃ⱼ(δᵢⱼ − p̃ᵢ)).
 * :class:`PathDropout` (Bender et al. 2018): no weighing at all: every option's output is summed as it
   is, each option of a row of k dropped with probability r^(1/k) (so all k with probability r), at
   least one kept; a subset's candidates each dropped with probability r.  α is not read.
@@ -77,6 +81,29 @@ class Dirichlet:
         return torch.distributions.Dirichlet(F.elu(logits) + 1).rsample(), None
 
 
+class BinaryGates:
+    """ProxylessNAS' binary gates drawn from ``gen``: one path per row, or two (``two``) for an architecture step."""
+
+    def __init__(self, gen: torch.Generator, two: bool = False):
+        self.gen, self.two = gen, two
+
+    def __call__(self, sup: Any, decision: str, logits: torch.Tensor) -> tuple:
+        kind = sup._kind[decision]
+        if kind in ("subset", "pick"):
+            raise ValueError(f"binary gates draw one option of a row; decision '{decision}' is an input choice of "
+                             f"several inputs ({kind}), which ProxylessNAS does not search")
+        shape = logits.shape
+        rows = logits.reshape(-1, shape[-1])
+        p = torch.softmax(rows.detach().float().cpu(), -1)
+        draws = torch.multinomial(p, min(2 if self.two else 1, shape[-1]), replacement=False, generator=self.gen)
+        on = torch.zeros(rows.shape, dtype=torch.bool).scatter_(1, draws, True)
+        one = torch.zeros(rows.shape).scatter_(1, draws[:, :1], 1.0).to(device=logits.device, dtype=logits.dtype)
+        if not self.two:
+            return one.view(shape), on.view(shape).tolist()
+        pair = torch.softmax(rows.masked_fill(~on.to(logits.device), float("-inf")), -1)
+        return (one + pair - pair.detach()).view(shape), on.view(shape).tolist()
+
+
 class PathDropout:
     """Bender et al.'s path dropout at rate ``rate``, drawn from ``gen``: 0/1 weights, the dropped options off."""
 
@@ -100,4 +127,4 @@ class PathDropout:
         return keep.to(device=logits.device, dtype=logits.dtype), keep.tolist()
 
 
-__all__ = ["Dirichlet", "Gumbel", "PathDropout"]
+__all__ = ["BinaryGates", "Dirichlet", "Gumbel", "PathDropout"]

@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 
 from nasdsl.strategy import OneShotStrategy
 
-from .config import (DartsConfig, DartsError, DrnasConfig, EnasConfig, FairnasConfig, GdasConfig, PcdartsConfig,
-                     OneshotConfig, PdartsConfig, RswsConfig, SnasConfig, SposConfig)
+from .config import (DartsConfig, DartsError, DrnasConfig, EnasConfig, FairnasConfig, FbnetConfig, GdasConfig,
+                     OneshotConfig, PcdartsConfig, PdartsConfig, ProxylessConfig, RswsConfig, SnasConfig, SposConfig)
 
 
 def _device(name: str) -> str:
@@ -140,6 +140,31 @@ class Pdarts(Darts):
         from .darts import check_stages
 
         check_stages(space, self.config)
+
+
+class Proxyless(Darts):
+    """``--strategy proxyless``: ProxylessNAS (binary gates, two paths per architecture step, latency in the loss);
+    :class:`ProxylessConfig`."""
+
+    name = "proxyless"
+    config_class = ProxylessConfig
+
+    def search_class(self) -> type:
+        from .hardware import ProxylessSearch
+
+        return ProxylessSearch
+
+
+class Fbnet(Darts):
+    """``--strategy fbnet``: FBNet (Gumbel-softmax, the loss CE · α · log(LAT)^β); :class:`FbnetConfig`."""
+
+    name = "fbnet"
+    config_class = FbnetConfig
+
+    def search_class(self) -> type:
+        from .hardware import FbnetSearch
+
+        return FbnetSearch
 
 
 class Rsws(SupernetStrategy):

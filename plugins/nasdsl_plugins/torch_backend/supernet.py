@@ -111,7 +111,7 @@ class Supernet(nn.Module):
         self.masks: dict[str, torch.Tensor] = {}  # decision -> bool tensor of its logits' shape: False drops an option
         self.skip_dropout = 0.0  # P-DARTS: dropout on the output of every skip connection among the options
         self.last_mixture: Optional[dict[str, tuple]] = None  # the weights the latest mixed forward used
-        self._opt_params: Optional[dict[str, dict[int, int]]] = None  # choice node -> option -> parameters
+        self._costs: dict[str, tuple] = {}  # cost name -> (choice node -> option -> cost, value-choice ops, fixed ops)
         self._frees: Optional[list[list[str]]] = None  # node loop position -> values no later node reads
         self._beta: dict[str, str] = {}  # edge-table decision -> key in self.betas
         self._pc: dict[str, tuple[str, int]] = {}  # choice node -> (its input node, channels its ops run on)
@@ -119,7 +119,6 @@ class Supernet(nn.Module):
         self._elastic: dict[str, tuple] = {}  # op node with value choices on its arguments -> (decisions, combos)
         self._slicers: dict[tuple, Optional[Slicer]] = {}  # (ops key, child's spec) -> Slicer (None: the op as built)
         self._variants: dict[str, list] = {}  # op node with value choices -> (base, args, input shape) per combination
-        self._elastic_params: Optional[list] = None  # (op node, its option or None, [(combo, parameters)])
         self._build()
         g = self.ir.graph
         self._paths = {n: tuple(tuple(p) for p in g.nodes[n]["path"]) for n in self.ir.nodes()
@@ -442,36 +441,59 @@ class Supernet(nn.Module):
         """Σ over op choices of Σᵢ wᵢ · (parameters of option i): the child's parameter count under the
         weights ``mix`` (default: this relaxation's), differentiable in them (SNAS' resource term).  An
         option's parameters are those of the ops directly under it (a nested choice counts its own)."""
+        def params(n: str, j: Optional[int]) -> float:
+            count = sum(p.numel() for p in self.ops[self._module[n]].parameters())
+            sl = None if j is None else self._elastic[n][1][j][1]
+            return count if sl is None else sl.param_count()
+
+        return self.expected_cost("params", params, mix)
+
+    @property
+    def _opt_params(self) -> Optional[dict[str, dict[int, float]]]:
+        """Choice node -> option -> parameters, once :meth:`expected_params` has run."""
+        return self._costs["params"][0] if "params" in self._costs else None
+
+    def expected_cost(self, key: str, cost: Any, mix: Optional[dict[str, tuple]] = None,
+                      fixed: bool = False) -> torch.Tensor:
+        """Σ over the op nodes under choices of (the weights of the options they are under) · ``cost(node, j)``
+        (j: None for the op as built, else the index of a combination of its value choices, weighed by the product
+        of its values' weights); ``fixed``: plus the cost of every op under no choice (ProxylessNAS' and FBNet's
+        expected latency).  ``key`` names ``cost`` in a cache (each op's cost is taken once)."""
         mix = self.mixture() if mix is None else mix
-        if self._opt_params is None:
+        cache = self._costs.get(key)
+        if cache is None:
             g = self.ir.graph
-            self._opt_params, self._elastic_params = {}, []
+            opts_cost: dict[str, dict[int, float]] = {}
+            elastic: list = []
+            base = 0.0
             for n in self.ir.nodes("op"):
-                path = g.nodes[n]["path"]
-                opts = [p for p in path if p[0] == "opt"]
-                if n in self._alias or (not opts and n not in self._elastic):
+                if n in self._alias:
                     continue
-                count = sum(p.numel() for p in self.ops[self._module[n]].parameters())
-                if n in self._elastic:  # Σ over its combinations of Π w · (the sliced op's parameters)
-                    self._elastic_params.append((n, opts[-1][1:3] if opts else None, [
-                        (idx, count if sl is None else sl.param_count()) for idx, sl in self._elastic[n][1]]))
-                    continue
-                ch, i = opts[-1][1], opts[-1][2]
-                row = self._opt_params.setdefault(ch, {})
-                row[i] = row.get(i, 0) + count
+                opts = [p for p in g.nodes[n]["path"] if p[0] == "opt"]
+                if n in self._elastic:  # Σ over its combinations of Π w · (the cost at that combination)
+                    elastic.append((n, opts[-1][1:3] if opts else None,
+                                    [(idx, cost(n, j)) for j, (idx, _) in enumerate(self._elastic[n][1])]))
+                elif opts:
+                    row = opts_cost.setdefault(opts[-1][1], {})
+                    row[opts[-1][2]] = row.get(opts[-1][2], 0) + cost(n, None)
+                else:
+                    base += cost(n, None)
+            cache = self._costs[key] = (opts_cost, elastic, base)
+        opts_cost, elastic, base = cache
         terms = []
-        for ch, row in self._opt_params.items():
+        for ch, row in opts_cost.items():
             w = self._option_weights(ch, mix)
             if w is not None:
                 terms.append(sum(w[i] * c for i, c in row.items()))
-        for n, opt, counts in self._elastic_params:
+        for n, opt, costs in elastic:
             ws = [mix[d][0] for d in self._elastic[n][0]]
-            term = sum(reduce(operator.mul, [w[i] for w, i in zip(ws, idx)]) * c for idx, c in counts)
+            term = sum(reduce(operator.mul, [w[i] for w, i in zip(ws, idx)]) * c for idx, c in costs)
             if opt is not None:
                 w = self._option_weights(opt[0], mix)
                 term = term * (w[opt[1]] if w is not None else 1.0)
             terms.append(term)
-        return reduce(operator.add, terms) if terms else torch.zeros(())
+        total = reduce(operator.add, terms) if terms else torch.zeros(())
+        return total + base if fixed else total
 
     def _option_weights(self, ch: str, mix: dict[str, tuple]) -> Optional[torch.Tensor]:
         """The weights of choice node ``ch``'s options under ``mix`` (its row of an edge table's)."""
