@@ -217,7 +217,7 @@ def test_unknown_name_lists_the_available_ones(hook, registry, get, builtins):
 
 
 def test_unknown_strategy_message():
-    with pytest.raises(PluginError, match=r"^unknown strategy 'evolve'; available: bananas, darts, drnas, enas, evolution, fairnas, fbnet, gdas, grid, local, oneshot, pcdarts, pdarts, proxyless, "):
+    with pytest.raises(PluginError, match=r"^unknown strategy 'evolve'; available: bananas, darts, drnas, enas, evolution, fairnas, fbnet, gdas, grid, local, ofa, oneshot, pcdarts, pdarts, proxyless, "):
         plugins.get_strategy("evolve")
 
 
@@ -431,8 +431,8 @@ def test_cli_plugins_says_what_each_plugin_registers():
     made = plugins.registrations()
     assert set(made["strategies"]["strategy"]) | {"darts"} <= set(plugins.strategies.names())
     assert "evolution" in made["strategies"]["strategy"] and "darts" not in made["strategies"]["strategy"]
-    assert made["oneshot"] == {"strategy": ["darts", "drnas", "enas", "fairnas", "fbnet", "gdas", "oneshot", "pcdarts",
-                                            "pdarts", "proxyless", "rsws", "snas", "spos"]}
+    assert made["oneshot"] == {"strategy": ["darts", "drnas", "enas", "fairnas", "fbnet", "gdas", "ofa", "oneshot",
+                                            "pcdarts", "pdarts", "proxyless", "rsws", "snas", "spos"]}
     assert set(made["torch"]) == {"backend", "op (torch)"} and "sep_conv" in made["torch"]["op (torch)"]
     assert made["nasbench_graph"]["primitive"] and "gcn" in made["nasbench_graph"]["primitive"]
     proc = _cli("plugins", timeout=120)

@@ -9,6 +9,7 @@
 
 ``proxyless`` ProxylessNAS: binary gates, two paths per architecture step, the expected latency in the loss
 ``fbnet``  FBNet: Gumbel-softmax, the loss CE · α · log(LAT)^β
+``ofa``    Once-for-All: progressive shrinking (full, kernel, depth, width) with distillation, then evolution
 ``oneshot`` Bender et al.'s one-shot model: the whole supernet under path dropout, random children scored
 ``rsws``   RS-WS: uniform single-path training, random children scored on the shared weights
 ``spos``   SPOS: uniform single-path training, evolution on inherited weights after BN recalibration
@@ -22,16 +23,16 @@ from __future__ import annotations
 
 from nasdsl import hookimpl
 
-from .strategies import (Darts, Drnas, Enas, Fairnas, Fbnet, Gdas, Oneshot, Pcdarts, Pdarts, Proxyless, Rsws, Snas,
-                         Spos)
+from .strategies import (Darts, Drnas, Enas, Fairnas, Fbnet, Gdas, Ofa, Oneshot, Pcdarts, Pdarts, Proxyless, Rsws,
+                         Snas, Spos)
 
 
 @hookimpl
 def register_strategies(register) -> None:
-    for cls in (Darts, Snas, Gdas, Drnas, Pcdarts, Pdarts, Proxyless, Fbnet, Oneshot, Rsws, Spos, Fairnas,
+    for cls in (Darts, Snas, Gdas, Drnas, Pcdarts, Pdarts, Proxyless, Fbnet, Oneshot, Rsws, Spos, Fairnas, Ofa,
                 Enas):
         register(cls.name, cls)
 
 
-__all__ = ["Darts", "Drnas", "Enas", "Fairnas", "Fbnet", "Gdas", "Oneshot", "Pcdarts", "Pdarts", "Proxyless", "Rsws", "Snas",
-           "Spos"]
+__all__ = ["Darts", "Drnas", "Enas", "Fairnas", "Fbnet", "Gdas", "Ofa", "Oneshot", "Pcdarts", "Pdarts", "Proxyless",
+           "Rsws", "Snas", "Spos"]

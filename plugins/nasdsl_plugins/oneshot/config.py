@@ -437,3 +437,28 @@ class FbnetConfig(DartsConfig):
         self._positive("tau")
         self._at_least(0, "tau_decay")
         _check_latency(self)
+
+
+@dataclass
+class OfaConfig(SposConfig):
+    """Once-for-All (Cai et al., ICLR 2020): an elastic supernet trained by progressive shrinking: ``epochs`` of
+    the full network (every value choice at its largest, every depth at its deepest), then ``kernel_epochs``
+    with the kernel sizes elastic (1 child per step), ``depth_epochs`` with the depths elastic too (2 children
+    per step), ``width_epochs`` with every value choice elastic (4 children per step), each child also
+    distilled from the full network (a frozen copy of it after its epochs; soft cross-entropy ×
+    ``kd_ratio``); one cosine schedule over all of them.  Then SPOS' evolution over sub-networks inside the
+    file's bounds, scored on the shared weights after BN recalibration (no retraining).  The phases'
+    lengths here are nasdsl's (the paper's ImageNet schedule is not restated); the kernel transformation
+    matrices and the width phase's channel sorting by importance are not built."""
+
+    method = "OFA"
+
+    epochs: int = 60
+    kernel_epochs: int = 60
+    depth_epochs: int = 60
+    width_epochs: int = 60
+    kd_ratio: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._at_least(0, "kernel_epochs", "depth_epochs", "width_epochs", "kd_ratio")

@@ -223,18 +223,23 @@ class SamplingSearch(SharedWeights):
 
     @property
     def total_epochs(self) -> int:
-        return self.config.epochs + self.search_epochs
+        return self.train_epochs + self.search_epochs
+
+    @property
+    def train_epochs(self) -> int:
+        """The epochs that train the weights (then the search phase's)."""
+        return self.config.epochs
 
     def search_epoch(self) -> dict[str, Any]:
         """Ten more children drawn and scored (the last record the rest of ``samples``)."""
-        done = (self.epoch - self.config.epochs) * SCORED_PER_EPOCH
+        done = (self.epoch - self.train_epochs) * SCORED_PER_EPOCH
         for _ in range(min(SCORED_PER_EPOCH, self.config.samples - done)):
             self._scored(self.draw())
         return {"scored": len(self.scored)}
 
     def run_epoch(self) -> dict[str, Any]:
         """A training epoch (the weights), or, once they are trained, an epoch of the search phase."""
-        if self.epoch < self.config.epochs:
+        if self.epoch < self.train_epochs:
             rec = {"epoch": self.epoch + 1, "phase": "train", **self.train_epoch()}
         else:
             rec = {"epoch": self.epoch + 1, "phase": "search", **self.search_epoch()}
@@ -320,7 +325,7 @@ class SposSearch(SamplingSearch):
                                    cfg.crossovers, seen)
         kids += self._children(self.uniform, cfg.population - len(kids), seen)
         scores = [self._scored(c) for c in kids]
-        return {"generation": self.epoch - cfg.epochs + 1, "scored": len(self.scored),
+        return {"generation": self.epoch - self.train_epochs + 1, "scored": len(self.scored),
                 "population_best": max(scores) if scores else None}
 
 

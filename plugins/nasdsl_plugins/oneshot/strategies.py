@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from nasdsl.strategy import OneShotStrategy
 
 from .config import (DartsConfig, DartsError, DrnasConfig, EnasConfig, FairnasConfig, FbnetConfig, GdasConfig,
-                     OneshotConfig, PcdartsConfig, PdartsConfig, ProxylessConfig, RswsConfig, SnasConfig, SposConfig)
+                     OfaConfig, OneshotConfig, PcdartsConfig, PdartsConfig, ProxylessConfig, RswsConfig, SnasConfig, SposConfig)
 
 
 def _device(name: str) -> str:
@@ -198,6 +198,18 @@ class Fairnas(Rsws):
 
     name = "fairnas"
     config_class = FairnasConfig
+
+
+class Ofa(Rsws):
+    """``--strategy ofa``: Once-for-All's progressive shrinking, then evolution of sub-networks; :class:`OfaConfig`."""
+
+    name = "ofa"
+    config_class = OfaConfig
+
+    def search_class(self) -> type:
+        from .ofa import OfaSearch
+
+        return OfaSearch
 
 
 class Enas(Rsws):
