@@ -34,6 +34,34 @@ def refused_alike(space: Space, values: dict) -> str:
     return str(fast.value)
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+@pytest.fixture(autouse=True)
+def _same_threads_for_every_test():
+    """Each test starts with the process's thread settings as the session began: the thread variables that
+    subprocesses inherit, and torch's own thread count (a test or a library that changes them, as
+    dask.distributed's Nanny does in the spawning process, would change every later test's numerics)."""
+    import os
+    import sys
+
+    saved = {k: os.environ.get(k) for k in THREAD_VARIABLES}
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else None
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads if threads is not None else _SESSION_THREADS)
+
+
+_SESSION_THREADS = __import__("os").cpu_count() or 1
+
+
 @functools.cache
 def load(name: str) -> Space:
     return Space.from_file(SPACES_DIR / name)

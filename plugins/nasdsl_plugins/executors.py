@@ -119,6 +119,23 @@ class ExecutorError(NasdslError):
     """An executor that cannot start (a scheduler that cannot be reached, a package that is missing)."""
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def _thread_environ() -> dict[str, Any]:
+    return {k: os.environ.get(k) for k in THREAD_VARIABLES}
+
+
+def _restore_environ(saved: dict[str, Any]) -> None:
+    """Put the thread variables back as they were (dask.distributed's Nanny changes them in the spawning process,
+    and every process the driver starts later, a retraining or a CLI, would inherit one thread)."""
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 _worker_threads: list[int] = []  # the torch threads this Dask worker process was set to (set once)
 
 
@@ -165,6 +182,7 @@ class DaskExecutor:
             raise ExecutorError("the dask executor needs dask.distributed: pip install distributed") from None
         self.workers = max(1, int(workers))
         self.cluster = None
+        self._environ: dict[str, Any] = {}
         self._threads = 0 if threads is None else max(1, int(threads))
         try:
             if scheduler:
@@ -172,8 +190,12 @@ class DaskExecutor:
                 self.workers = max(1, len(self.client.scheduler_info().get("workers", {})))
             else:
                 self._threads = self._threads or max(1, (os.cpu_count() or 1) // self.workers)
-                self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                            host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL)
+                self._environ = _thread_environ()
+                try:
+                    self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                                host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL)
+                finally:  # a Nanny sets OMP_NUM_THREADS=1 (and MKL's, OpenBLAS') in this process before each spawn
+                    _restore_environ(self._environ)
                 self.client = Client(self.cluster)
         except (OSError, TimeoutError) as e:
             where = f"the Dask scheduler at {scheduler}" if scheduler else "a Dask LocalCluster on 127.0.0.1"
@@ -224,6 +246,7 @@ class DaskExecutor:
         finally:
             if self.cluster is not None:
                 self.cluster.close()
+                _restore_environ(self._environ)  # a worker respawned mid-search set them again
 
 
 @hookimpl
