@@ -82,6 +82,8 @@ def latency_part(args: argparse.Namespace) -> None:
             if best is None or a > best[0]:
                 best = (a, lat, measured(m))
         rows.append((name, acc, bound, measured(model), best, kept, search_s))
+        if not kept:
+            print(f"{name}: none of {tried} uniform architectures is under its predicted {bound:.3f} ms")
     print(f"\n{'method':14s} {'valid_acc':>9s} {'pred ms':>8s} {'meas ms':>8s} | random under the bound: "
           f"{'best acc':>8s} {'pred ms':>8s} {'meas ms':>8s} {'n':>3s} | search+retrain s")
     for name, acc, bound, meas, best, kept, secs in rows:
