@@ -117,15 +117,23 @@ def test_an_architecture_step_keeps_the_unsampled_paths_probabilities(digits):
     assert moved > 0  # and the pairs did move
 
 
-def test_the_latency_term_moves_probability_to_faster_ops(digits):
-    def latency_after(loss: str) -> float:
-        s = _search("proxyless", "proxyless.nas", digits, latency_loss=loss, lat_alpha=50.0, a_lr=0.05, seed=1)
+def test_the_latency_term_moves_probability_to_faster_ops(digits, tmp_path):
+    space = _space("proxyless.nas")
+    table = str(save_table(measure_table(space, digits.input_shape, repeats=3, warmup=1), tmp_path / "t.json"))
+
+    def run(loss: str) -> tuple[float, float]:
+        s = _search("proxyless", "proxyless.nas", digits, latency_loss=loss, lat_alpha=50.0, a_lr=0.05, seed=1,
+                    latency_table=table)
+        with torch.no_grad():
+            start = float(s.expected_latency())
         for i in range(6):
             s.step(s.w_x[i * 16:(i + 1) * 16], s.w_y[i * 16:(i + 1) * 16], s.a_x[:16], s.a_y[:16])
         with torch.no_grad():
-            return float(s.expected_latency())
+            return start, float(s.expected_latency())
 
-    assert latency_after("add#linear") < latency_after("none")
+    (start, plain), (same, lat) = run("none"), run("add#linear")
+    assert start == same  # one table, one initial α
+    assert lat < start and lat < plain  # the latency term lowered the expected latency; CE alone did not do as much
 
 
 def test_fbnets_architecture_loss_is_ce_times_alpha_log_latency_to_the_beta(digits):
