@@ -10,10 +10,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import stat
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from .errors import NasdslError
 
@@ -63,6 +64,18 @@ def atomic(path: str | Path, what: str = "file") -> Iterator[Path]:
     except BaseException:
         _unlink(tmp)
         raise
+
+
+def read_json(path: str | Path, what: str, error: type[Exception], hint: str = "") -> Any:
+    """A JSON file (plain data: nothing in it runs), or ``error`` naming ``what`` and the path when it is missing
+    (with ``hint``: how to make one) or unreadable."""
+    p = Path(path)
+    try:
+        return json.loads(p.read_text())
+    except FileNotFoundError:
+        raise error(f"{what} {p} does not exist" + (f" ({hint})" if hint else "")) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise error(f"{what} {p} cannot be read: {e}") from None
 
 
 def write_atomic(path: str | Path, data: bytes | str, what: str = "file") -> Path:

@@ -42,13 +42,10 @@ def save_table(table: dict[str, Any], path: str | Path) -> Path:
 
 def load_table(path: str | Path) -> dict[str, Any]:
     """A table written by :func:`save_table` (plain JSON: nothing in it runs)."""
+    from .files import read_json
+
     p = Path(path)
-    try:
-        table = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise LatencyError(f"latency table {p} does not exist (make one with: nasdsl latency SPACE.nas -o {p})") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise LatencyError(f"latency table {p} cannot be read: {e}") from None
+    table = read_json(p, "latency table", LatencyError, f"make one with: nasdsl latency SPACE.nas -o {p}")
     if not isinstance(table, dict) or table.get("version") != VERSION or not isinstance(table.get("ops"), dict):
         raise LatencyError(f"{p} is not a nasdsl latency table (version {VERSION})")
     return table

@@ -18,7 +18,6 @@ like another.
 
 from __future__ import annotations
 
-import json
 import statistics
 from itertools import combinations
 from pathlib import Path
@@ -30,13 +29,10 @@ from .config import DartsError
 
 
 def load_ranking_table(path: str | Path) -> dict[str, Any]:
+    from nasdsl.files import read_json
+
     p = Path(path)
-    try:
-        table = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise DartsError(f"ranking table {p} does not exist (bench/make_ranking_table.py makes one)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DartsError(f"ranking table {p} cannot be read: {e}") from None
+    table = read_json(p, "ranking table", DartsError, "bench/make_ranking_table.py makes one")
     cells = table.get("cells") if isinstance(table, dict) else None
     if not isinstance(cells, list) or len(cells) < 3 or not all(
             isinstance(c, dict) and isinstance(c.get("genotype"), dict) and isinstance(c.get("valid_acc"), (int, float))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import asdict
 from typing import Any, ClassVar
 
@@ -48,8 +49,12 @@ class SupernetStrategy(OneShotStrategy):
     def supernet_options(self) -> dict[str, Any]:
         return {}
 
-    def search_class(self) -> type:  # pragma: no cover - each family names its own
-        raise NotImplementedError
+    #: the search it runs, as ``module:Class`` of this package (imported when a search starts: torch loads then)
+    search_path: ClassVar[str]
+
+    def search_class(self) -> type:
+        module, name = self.search_path.split(":")
+        return getattr(importlib.import_module(f"{__package__}.{module}"), name)
 
     def search(self, run: Any) -> Any:
         """Train (resuming from ``run.checkpoint``), report each epoch to ``run``; the derived genotype."""
@@ -90,14 +95,10 @@ class Darts(SupernetStrategy):
 
     name = "darts"
     config_class: ClassVar[type] = DartsConfig
+    search_path = "darts:DartsSearch"
 
     def supernet_options(self) -> dict[str, Any]:
         return {"add_none": self.config.add_none, "partial": getattr(self.config, "k", 1)}
-
-    def search_class(self) -> type:
-        from .darts import METHODS
-
-        return METHODS[self.name]
 
 
 class Snas(Darts):
@@ -105,6 +106,7 @@ class Snas(Darts):
 
     name = "snas"
     config_class = SnasConfig
+    search_path = "darts:SnasSearch"
 
 
 class Gdas(Darts):
@@ -112,6 +114,7 @@ class Gdas(Darts):
 
     name = "gdas"
     config_class = GdasConfig
+    search_path = "darts:GdasSearch"
 
 
 class Drnas(Darts):
@@ -119,6 +122,7 @@ class Drnas(Darts):
 
     name = "drnas"
     config_class = DrnasConfig
+    search_path = "darts:DrnasSearch"
 
 
 class Pcdarts(Darts):
@@ -126,6 +130,7 @@ class Pcdarts(Darts):
 
     name = "pcdarts"
     config_class = PcdartsConfig
+    search_path = "darts:PcdartsSearch"
 
 
 class Pdarts(Darts):
@@ -134,6 +139,7 @@ class Pdarts(Darts):
 
     name = "pdarts"
     config_class = PdartsConfig
+    search_path = "darts:PdartsSearch"
 
     def __init__(self, space: Any, seed: int = 0, **options: Any):
         super().__init__(space, seed, **options)
@@ -148,11 +154,7 @@ class Proxyless(Darts):
 
     name = "proxyless"
     config_class = ProxylessConfig
-
-    def search_class(self) -> type:
-        from .hardware import ProxylessSearch
-
-        return ProxylessSearch
+    search_path = "hardware:ProxylessSearch"
 
 
 class Fbnet(Darts):
@@ -160,11 +162,7 @@ class Fbnet(Darts):
 
     name = "fbnet"
     config_class = FbnetConfig
-
-    def search_class(self) -> type:
-        from .hardware import FbnetSearch
-
-        return FbnetSearch
+    search_path = "hardware:FbnetSearch"
 
 
 class Rsws(SupernetStrategy):
@@ -172,11 +170,7 @@ class Rsws(SupernetStrategy):
 
     name = "rsws"
     config_class = RswsConfig
-
-    def search_class(self) -> type:
-        from .sampling import METHODS
-
-        return METHODS[self.name]
+    search_path = "sampling:RswsSearch"
 
 
 class Oneshot(Rsws):
@@ -184,6 +178,7 @@ class Oneshot(Rsws):
 
     name = "oneshot"
     config_class = OneshotConfig
+    search_path = "sampling:OneshotSearch"
 
 
 class Spos(Rsws):
@@ -191,6 +186,7 @@ class Spos(Rsws):
 
     name = "spos"
     config_class = SposConfig
+    search_path = "sampling:SposSearch"
 
 
 class Fairnas(Rsws):
@@ -198,6 +194,7 @@ class Fairnas(Rsws):
 
     name = "fairnas"
     config_class = FairnasConfig
+    search_path = "sampling:FairnasSearch"
 
 
 class Ofa(Rsws):
@@ -205,11 +202,7 @@ class Ofa(Rsws):
 
     name = "ofa"
     config_class = OfaConfig
-
-    def search_class(self) -> type:
-        from .ofa import OfaSearch
-
-        return OfaSearch
+    search_path = "ofa:OfaSearch"
 
 
 class Enas(Rsws):
@@ -217,3 +210,4 @@ class Enas(Rsws):
 
     name = "enas"
     config_class = EnasConfig
+    search_path = "sampling:EnasSearch"
