@@ -3,6 +3,7 @@
     python bench/bench_hardware.py                  # both parts (about 10 minutes on 2 CPU cores)
     python bench/bench_hardware.py --part latency   # ProxylessNAS and FBNet against random search under the bound
     python bench/bench_hardware.py --part ofa       # OFA sub-networks: inherited weights against retrained
+    python bench/bench_hardware.py --part latency --epochs 30 --retrain 20 --random 20 --seeds 0,1,2
 
 **latency.**  One latency table of ``spaces/proxyless.nas`` (classes = 10) at digits' input is timed first
 (1 thread).  ProxylessNAS and FBNet each search ``--epochs`` epochs on it; the genotype each finds is
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -33,9 +35,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "plugins"))
 
 
-def _train(backend: Any, space: Any, values: dict, data: Any, epochs: int) -> tuple[float, Any]:
+def _train(backend: Any, space: Any, values: dict, data: Any, epochs: int, seed: int = 0) -> tuple[float, Any]:
     arch = space.realize(values, data.input_shape)
-    r = backend.train(arch, data, {"epochs": epochs, "seed": 0})
+    r = backend.train(arch, data, {"epochs": epochs, "seed": seed})
     return float(r.metrics["valid_acc"]), r.model
 
 
@@ -59,16 +61,17 @@ def latency_part(args: argparse.Namespace) -> None:
         return backend.latency(model, data.input_shape, repeats=20, warmup=3)[0]
 
     rows = []
-    for name, cls, cfg in (("ProxylessNAS", ProxylessSearch, ProxylessConfig), ("FBNet", FbnetSearch, FbnetConfig)):
+    methods = (("ProxylessNAS", ProxylessSearch, ProxylessConfig), ("FBNet", FbnetSearch, FbnetConfig))
+    for seed, (name, cls, cfg) in ((s, m) for s in args.seeds for m in methods):
         t0 = time.perf_counter()
         search = cls(space, data, cfg(epochs=args.epochs, latency_table=str(path), lat_unit="us", warmup=0,
-                                      batch_size=32))
+                                      batch_size=32, seed=seed))
         search.run()
         found = search.derive()
         bound = predict(table, space.realize(found, data.input_shape))
-        acc, model = _train(backend, space, found, data, args.retrain)
+        acc, model = _train(backend, space, found, data, args.retrain, seed)
         search_s = time.perf_counter() - t0
-        rng = random.Random(0)
+        rng = random.Random(seed)
         best = None
         tried = kept = 0
         while kept < args.random and tried < 100 * args.random:
@@ -78,18 +81,29 @@ def latency_part(args: argparse.Namespace) -> None:
             if lat > bound:
                 continue
             kept += 1
-            a, m = _train(backend, space, g, data, args.retrain)
+            a, m = _train(backend, space, g, data, args.retrain, seed)
             if best is None or a > best[0]:
                 best = (a, lat, measured(m))
-        rows.append((name, acc, bound, measured(model), best, kept, search_s))
+        rows.append((name, seed, acc, bound, measured(model), best, kept, search_s))
         if not kept:
             print(f"{name}: none of {tried} uniform architectures is under its predicted {bound:.3f} ms")
-    print(f"\n{'method':14s} {'valid_acc':>9s} {'pred ms':>8s} {'meas ms':>8s} | random under the bound: "
+        print(f"{name} seed {seed}: {acc:.4f} at {bound:.3f} ms predicted; best of {kept} random under it: "
+              f"{'-' if best is None else f'{best[0]:.4f}'} ({search_s:.0f} s)", flush=True)
+    print(f"\n{'method':14s} {'seed':>4s} {'valid_acc':>9s} {'pred ms':>8s} {'meas ms':>8s} | random under the bound: "
           f"{'best acc':>8s} {'pred ms':>8s} {'meas ms':>8s} {'n':>3s} | search+retrain s")
-    for name, acc, bound, meas, best, kept, secs in rows:
+    for name, seed, acc, bound, meas, best, kept, secs in rows:
         b = ("-", "-", "-") if best is None else (f"{best[0]:.4f}", f"{best[1]:.3f}", f"{best[2]:.3f}")
-        print(f"{name:14s} {acc:9.4f} {bound:8.3f} {meas:8.3f} | {'':24s}{b[0]:>8s} {b[1]:>8s} {b[2]:>8s} "
+        print(f"{name:14s} {seed:4d} {acc:9.4f} {bound:8.3f} {meas:8.3f} | {'':24s}{b[0]:>8s} {b[1]:>8s} {b[2]:>8s} "
               f"{kept:3d} | {secs:.0f}")
+    if len(args.seeds) > 1:
+        print(f"\n{'mean over seeds':14s} {'valid_acc':>9s} {'pred ms':>8s} | {'random best':>11s} {'pred ms':>8s}")
+        for name, _, _ in methods:
+            mine = [r for r in rows if r[0] == name]
+            found_acc = statistics.mean(r[2] for r in mine)
+            found_ms = statistics.mean(r[3] for r in mine)
+            bests = [r[5] for r in mine if r[5] is not None]
+            rb = f"{statistics.mean(b[0] for b in bests):11.4f} {statistics.mean(b[1] for b in bests):8.3f}" if bests else ""
+            print(f"{name:14s} {found_acc:9.4f} {found_ms:8.3f} | {rb}")
 
 
 def ofa_part(args: argparse.Namespace) -> None:
@@ -137,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--retrain", type=int, default=5, help="epochs of each stand-alone training")
     p.add_argument("--random", type=int, default=10, help="random architectures under the latency bound")
     p.add_argument("--subnets", type=int, default=6, help="OFA sub-networks compared")
+    p.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=[0],
+                   help="comma-separated seeds of the latency part's searches, trainings and random draws")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     import torch
