@@ -291,10 +291,39 @@ def test_spos_draws_only_children_inside_the_where_bounds(tmp_path, digits):
         assert model_metrics(space.realize(values, digits.input_shape))["params"] < 9000
     free = SposSearch(space, digits, SposConfig(**QUICK, constrained=False))
     assert any(genotype_metrics(space, free.uniform())["count(nor_conv_3x3)"] > 1 for _ in range(60))  # the bound is what held them
+
+
+def test_spos_keeps_a_latency_bound_by_the_table_and_resumes_with_it(digits, tmp_path):
+    from nasdsl.latency import predict, save_table
+    from nasdsl_plugins.torch_backend.latency import measure_table
+
+    text = (SPACES_DIR / "nasbench201.nas").read_text()
+    free_space = Space.from_file(SPACES_DIR / "nasbench201.nas", params={"C": 4, "N": 1})
+    table = measure_table(free_space, digits.input_shape, repeats=2, warmup=0)
+    path = str(save_table(table, tmp_path / "t.json"))
+    free = SposSearch(free_space, digits, SposConfig(**QUICK))
+    lat = lambda v: predict(table, free_space.realize(v, digits.input_shape))  # noqa: E731
+    drawn = sorted(lat(free.uniform()) for _ in range(40))
+    bound = drawn[len(drawn) // 2]  # about half the space is over it
     late = tmp_path / "late.nas"
-    late.write_text(text.replace("params < 9000", "latency < 5"))
-    with pytest.raises(DartsError, match="latency.*constrained=false"):
-        SposSearch(Space.from_file(late, params={"C": 4, "N": 1}), digits, SposConfig(**QUICK))
+    late.write_text(text.replace("    input [3, 32, 32]\n", f"    input [3, 32, 32]\n    where latency < {bound:.6f}\n"))
+    space = Space.from_file(late, params={"C": 4, "N": 1})
+    bound = space.constraints[0]["value"]  # as the file states it (rounded)
+    cfg = SposConfig(**QUICK, population=4, parents=2, generations=2, latency_table=path)
+    search = SposSearch(space, digits, cfg)
+    kids = [search.uniform() for _ in range(20)] + search.paths()
+    search.run()
+    kids += [v for v, _ in search.scored.values()]
+    assert all(lat(v) < bound for v in kids)
+    state = search.state_dict()
+    resumed = SposSearch(space, digits, cfg)
+    resumed.latency_table = None
+    resumed.load_state_dict(state)
+    assert resumed.latency_table == table  # the bounds the run began with
+    other = tmp_path / "other.json"  # a table of another input is refused, naming both inputs
+    save_table({**table, "input_shape": [3, 8, 8]}, other)
+    with pytest.raises(DartsError, match=r"measured at input \[3, 8, 8\], and the supernet's input is \[1, 8, 8\]"):
+        SposSearch(space, digits, SposConfig(**QUICK, latency_table=str(other)))
 
 
 def test_the_enas_controller_learns_from_its_rewards(digits):

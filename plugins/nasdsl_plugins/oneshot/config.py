@@ -253,7 +253,8 @@ class SamplingConfig(Options):
     with the weight settings of AutoDL's NAS-Bench-201 protocol for weight-sharing searches (250 epochs,
     batch 64, SGD 0.025 cosine to 0.001, momentum 0.9, weight decay 5e-4, gradient norm clipped at 5);
     ``constrained``: children are drawn only inside the file's ``where`` bounds (genotype metrics,
-    ``params``, ``flops``, ``depth``, ``nodes``); ``bn_batches``: training batches (at most one pass over the
+    ``params``, ``flops``, ``depth``, ``nodes``, and ``latency`` as a ``nasdsl latency`` table predicts it:
+    ``latency_table``'s, or with none one timed on this device when the search starts); ``bn_batches``: training batches (at most one pass over the
     weights' half) that re-estimate the BatchNorm statistics of a child before it is scored."""
 
     method = "SPOS"
@@ -269,6 +270,7 @@ class SamplingConfig(Options):
     seed: int = 0
     amp: str = "auto"
     constrained: bool = True
+    latency_table: str = ""
     bn_batches: int = 200
     ranking_table: str = ""
 

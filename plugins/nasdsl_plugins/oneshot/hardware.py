@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from nasdsl.latency import LatencyError, load_table, op_key
+from nasdsl.latency import LatencyError, op_key
 
 from .config import DartsError, FbnetConfig, ProxylessConfig
 from .darts import DartsSearch
@@ -35,18 +35,8 @@ class LatencyAware(DartsSearch):
 
     def __init__(self, *args: Any, **kw: Any):
         super().__init__(*args, **kw)
-        cfg = self.config
         self.input_shape = tuple(self.supernet.input_shape)
-        if cfg.latency_table:
-            table = load_table(cfg.latency_table)
-            if list(table.get("input_shape") or []) != list(self.input_shape):
-                raise DartsError(f"the latency table {cfg.latency_table} was measured at input {table.get('input_shape')}"
-                                 f", and the supernet's input is {list(self.input_shape)}")
-        else:
-            from ..torch_backend.latency import measure_table
-
-            table = measure_table(self.space, self.input_shape, repeats=10, warmup=2, device=self.device)
-        self.set_table(table)
+        self.set_table(self.read_latency_table(self.config.latency_table, self.input_shape))
 
     def set_table(self, table: dict[str, Any]) -> None:
         self.latency_table = table

@@ -43,6 +43,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from nasdsl.constraints import broken, genotype_metrics, is_genotype_metric, model_metrics, structural_metrics
 from nasdsl.decisions import InputChoice
 from nasdsl.errors import NasdslError
+from nasdsl.latency import predict
 
 from .config import DartsError, EnasConfig, FairnasConfig, OneshotConfig, RswsConfig, SposConfig
 from .relax import PathDropout
@@ -102,6 +103,7 @@ class SamplingSearch(SharedWeights):
         super().__init__(space, dataset, config, device, dtype)
         self.input_shape = tuple(dataset.input_shape)
         self.rng = random.Random(self.config.seed + 2)
+        self.latency_table: Optional[dict[str, Any]] = None  # read when a latency bound needs it
         self.bounds = self._bounds()
         self.scored: dict[str, tuple[dict[str, Any], float]] = {}  # every child scored: key -> (values, score)
         self.best: Optional[tuple[dict[str, Any], float]] = None
@@ -111,11 +113,8 @@ class SamplingSearch(SharedWeights):
         """The ``where`` constraints a drawn child is held to (``constrained``)."""
         if not self.config.constrained:
             return []
-        late = [c for c in self.space.constraints if c["metric"] == "latency"]
-        if late:
-            raise DartsError(f"{self.config.method} draws children inside the file's bounds, and 'where "
-                             f"{late[0]['text']}' ({late[0]['where']}) needs a latency nasdsl cannot predict here; "
-                             "run with -S constrained=false to draw from the whole space")
+        if any(c["metric"] == "latency" for c in self.space.constraints):
+            self.latency_table = self.read_latency_table(self.config.latency_table, self.input_shape)
         return list(self.space.constraints)
 
     def within(self, values: dict[str, Any]) -> bool:
@@ -134,6 +133,8 @@ class SamplingSearch(SharedWeights):
         pre.update(structural_metrics(arch))
         if any(c["metric"] in ("params", "flops") for c in self.bounds):
             pre.update(model_metrics(arch))
+        if self.latency_table is not None:
+            pre["latency"] = predict(self.latency_table, arch)
         return broken(self.space, pre) is None
 
     def _arch_only(self, values: dict[str, Any]) -> dict[str, Any]:
@@ -263,7 +264,8 @@ class SamplingSearch(SharedWeights):
     def state_dict(self) -> dict[str, Any]:
         version, internal, gauss = self.rng.getstate()
         return {**super().state_dict(), "rng": [version, list(internal), gauss],
-                "scored": [[v, s] for v, s in self.scored.values()], "best": list(self.best) if self.best else None}
+                "scored": [[v, s] for v, s in self.scored.values()], "best": list(self.best) if self.best else None,
+                "latency_table": json.dumps(self.latency_table) if self.latency_table is not None else None}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
@@ -271,6 +273,8 @@ class SamplingSearch(SharedWeights):
         self.rng.setstate((version, tuple(internal), gauss))
         self.scored = {_key(v): (v, float(s)) for v, s in state["scored"]}
         self.best = (state["best"][0], float(state["best"][1])) if state["best"] else None
+        if state.get("latency_table"):  # the bounds the run began with, not a table timed again on resume
+            self.latency_table = json.loads(state["latency_table"])
 
 
 class RswsSearch(SamplingSearch):

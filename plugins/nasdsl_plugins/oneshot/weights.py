@@ -155,6 +155,21 @@ class SharedWeights:
         return correct / max(1, len(y))
 
     # ---------------------------------------------------------------- checkpoints
+    def read_latency_table(self, path: str, input_shape: tuple[int, ...]) -> dict[str, Any]:
+        """The latency table a search reads: ``path``'s (a ``nasdsl latency`` table, which must have been timed
+        at this input), or, with no path, one timed on this device now."""
+        if path:
+            from nasdsl.latency import load_table
+
+            table = load_table(path)
+            if list(table.get("input_shape") or []) != list(input_shape):
+                raise DartsError(f"the latency table {path} was measured at input {table.get('input_shape')}, "
+                                 f"and the supernet's input is {list(input_shape)}")
+            return table
+        from ..torch_backend.latency import measure_table
+
+        return measure_table(self.space, tuple(input_shape), repeats=10, warmup=2, device=self.device)
+
     def state_dict(self) -> dict[str, Any]:
         """Everything a resumed run needs (plain tensors and numbers: loads with weights_only=True)."""
         return {"supernet": self.supernet.state_dict(), "w_opt": self.w_opt.state_dict(),
