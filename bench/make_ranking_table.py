@@ -2,6 +2,8 @@
 
     python bench/make_ranking_table.py                 # 120 cells, 3 seeds each (about 6 minutes on one core)
     python bench/make_ranking_table.py --cells 20      # a smaller table, elsewhere: --out PATH
+    python bench/make_ranking_table.py --cells 200 --extend bench/nb201_mnist1d_standalone.json \
+        --out bench/nb201_mnist1d_200.json             # the proxies' table: the 120 cells reused, 80 more trained
 
 Distinct NAS-Bench-201 cells (uniform, seeded; the all-``none`` cells and other disconnected ones are kept,
 they are part of the space) of one small network, ``spaces/nasbench201.nas`` at C = 8, N = 1, each trained
@@ -57,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=EPOCHS)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=TABLE)
+    p.add_argument("--extend", type=Path, help="a table of the same protocol whose cells are reused, not trained again")
     args = p.parse_args(argv)
 
     import torch
@@ -70,8 +73,21 @@ def main(argv: list[str] | None = None) -> int:
     data = load_dataset(DATA).subset(FRACTION)
     backend = get_backend("torch")()
     rows = []
+    done: dict[str, dict] = {}
+    if args.extend:
+        old = json.loads(args.extend.read_text())
+        for k in ("space", "params", "data", "fraction", "epochs", "seeds"):
+            want = {"space": SPACE, "params": PARAMS, "data": DATA, "fraction": FRACTION, "epochs": args.epochs,
+                    "seeds": args.seeds}[k]
+            if old.get(k) != want:
+                p.error(f"--extend {args.extend} has {k} {old.get(k)!r}, this run {want!r}")
+        done = {json.dumps(r["genotype"], sort_keys=True): r for r in old["cells"]}
     t0 = time.time()
     for i, values in enumerate(cells(space, args.cells, seed=0)):
+        reused = done.get(json.dumps(values, sort_keys=True))
+        if reused is not None:
+            rows.append(reused)
+            continue
         arch = space.realize(values, data.input_shape)
         runs = [backend.train(arch, data, {"epochs": args.epochs, "seed": s}).metrics for s in range(args.seeds)]
         rows.append({"genotype": values,
@@ -83,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     table = {"space": SPACE, "params": PARAMS, "data": DATA, "fraction": FRACTION, "epochs": args.epochs, "seeds": args.seeds,
              "torch": torch.__version__, "seconds": round(time.time() - t0, 1),
              "made_by": "bench/make_ranking_table.py", "cells": rows}
+    if args.extend:
+        table["extends"] = {"table": args.extend.name, "cells": sum(1 for r in rows if json.dumps(r["genotype"], sort_keys=True) in done),
+                            "seconds": old.get("seconds")}
     args.out.write_text(json.dumps(table, indent=1) + "\n")
     accs = [r["valid_acc"] for r in rows]
     print(f"{len(rows)} cells -> {args.out}: valid_acc min {min(accs):.4f}, median {statistics.median(accs):.4f}, "

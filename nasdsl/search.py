@@ -261,12 +261,12 @@ class Search:
                 raise SearchError(str(e)) from None
         self.store_path = Path(store) if store else Path("runs") / f"{self.space.name}-{strategy}.db"
         est_cls = plugins.get_estimator(estimator)
-        self.objective = objective or est_cls.objective
         try:  # a bad option or data set stops the search here, before any trial is spent on it
             est = _cached_estimator(self.space_ref, estimator, data, self.estimator_options)
         except (ValueError, TypeError, NasdslError) as e:
             said, who = str(e), f"estimator '{estimator}'"
             raise SearchError(said if said.startswith(who) else f"{who}: {said}") from None
+        self.objective = objective or getattr(est, "objective", est_cls.objective)  # it may follow an option
         self.notes: list[str] = list(getattr(getattr(est, "dataset", None), "notes", None) or [])  # the data's
         measures = getattr(est, "measures", est_cls.measures)  # with its options (latency_table=...)
         for c in self.space.constraints:

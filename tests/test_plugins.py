@@ -62,7 +62,7 @@ HOOK_CASES = [
     ("register_strategies", plugins.strategies, plugins.get_strategy,
      {"random", "grid", "evolution", "reinforce", "tpe", "local", "bananas"}),
     ("register_estimators", plugins.estimators, plugins.get_estimator,
-     {"train", "sha", "hyperband", "cost", "nasbench-graph"}),
+     {"train", "sha", "hyperband", "cost", "zc", "nasbench-graph"}),
     ("register_backends", plugins.backends, plugins.get_backend, {"torch"}),
     ("register_ops", plugins.ops, _get_op,
      {"sep_conv", "dil_conv", "conv", "avg_pool", "max_pool", "skip_connect", "none", "linear", "mbconv"}),

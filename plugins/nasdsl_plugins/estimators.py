@@ -11,6 +11,9 @@
                (Li et al., JMLR 2018), assigned to trials in turn
 ``cost``       parameters, FLOPs, op count and depth, without training
                (objective: fewest parameters)
+``zc``         zero-cost proxies (``nasdsl_plugins.proxies``) of the untrained network on one minibatch:
+               synflow, snip, grasp, fisher, grad_norm, jacob_cov, naswot, and their vote; the objective is
+               ``proxy`` (default ``vote``)
 
 ``train``, ``sha``, ``hyperband`` and ``cost`` take ``latency_table=PATH`` (``nasdsl latency``): the metric
 ``latency`` (ms, predicted by the table), and, where a model is trained, ``latency_measured``.
@@ -243,9 +246,110 @@ class CostEstimator(LatencyTable, Estimator):
         return {**model_metrics(trial.arch), **self._latency(trial.arch)}
 
 
+class ZeroCostEstimator(LatencyTable, Estimator):
+    """Zero-cost proxies: every proxy of the trial's untrained network (initialised with the trial's seed) on
+    one minibatch of ``batch_size`` training examples (the first of a shuffle by ``seed``), no training.
+
+    ``vote`` (Abdelfattah et al. 2021: the majority of synflow, jacob_cov and snip) needs other architectures
+    to vote against; here it is the share of ``reference`` architectures (uniform in the space, drawn by
+    ``seed``, scored once per process) that the trial beats by a majority of the three, a tie counting half.
+    So one trial's vote does not depend on the trials before it, and a resumed search gives the same
+    numbers."""
+
+    name = "zc"
+    objective = "vote"
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        return ("proxy", "batch_size", "reference", "seed", "device", "latency_table")
+
+    def __init__(self, space, data: str = "digits", **options: Any):
+        from .proxies import PROXIES
+
+        super().__init__(space, data, **options)
+        self.proxy = str(options.get("proxy", "vote"))
+        if self.proxy not in (*PROXIES, "vote"):
+            raise ValueError(f"proxy must be one of {', '.join((*PROXIES, 'vote'))}; got {self.proxy!r}")
+        self.objective = self.proxy
+        self.batch_size = int(options.get("batch_size", 64))
+        self.n_reference = int(options.get("reference", 32))
+        if self.batch_size < 2 or self.n_reference < 1:
+            raise ValueError("batch_size must be at least 2 and reference at least 1")
+        self.seed = int(options.get("seed", 0))
+        self.device = str(options.get("device", "cpu"))
+        self.dataset = load_dataset(data)
+        self.backend = get_backend("torch")()
+        self.measures = (*PROXIES, "vote", "params", "flops")
+        self._load_latency(options, self.dataset.input_shape, measured=False)
+        self._reference: list[dict[str, float]] | None = None
+
+    def input_shape(self) -> tuple[int, ...]:
+        return self.dataset.input_shape
+
+    def _batch(self):
+        import numpy as np
+        import torch
+
+        idx = np.random.default_rng(self.seed).permutation(len(self.dataset.x_train))[:self.batch_size]
+        x = torch.as_tensor(self.dataset.x_train[idx], dtype=torch.float32, device=self.device)
+        return x, torch.as_tensor(self.dataset.y_train[idx], dtype=torch.long, device=self.device)
+
+    def proxies(self, arch, seed: int, names: tuple[str, ...] | None = None) -> dict[str, float]:
+        """The proxies of ``arch``'s network initialised with ``seed``."""
+        import torch
+
+        from .proxies import PROXIES, score
+
+        torch.manual_seed(seed)
+        model = self.backend.build(arch).to(self.device)
+        x, y = self._batch()
+        return score(model, x, y, tuple(names or PROXIES))
+
+    def reference(self) -> list[dict[str, float]]:
+        """The vote's reference architectures' voting proxies (computed on first use)."""
+        if self._reference is None:
+            import random
+
+            from nasdsl.errors import NasdslError
+
+            from .proxies import VOTE
+
+            rng, out, tries = random.Random(self.seed), [], 0
+            while len(out) < self.n_reference and tries < 20 * self.n_reference:
+                tries += 1
+                try:
+                    arch = self.space.realize(self.space.sample(rng).values, self.dataset.input_shape)
+                except NasdslError:
+                    continue
+                out.append(self.proxies(arch, self.seed + len(out), VOTE))
+            if not out:
+                raise ValueError("no architecture of the space could be realized for the vote's reference set")
+            self._reference = out
+        return self._reference
+
+    def vote(self, scores: dict[str, float]) -> float:
+        from .proxies import VOTE
+
+        won = 0.0
+        for ref in self.reference():
+            wins = sum(scores[n] > ref[n] for n in VOTE)
+            losses = sum(scores[n] < ref[n] for n in VOTE)
+            won += 1.0 if wins > losses else 0.5 if wins == losses else 0.0
+        return won / len(self.reference())
+
+    def evaluate(self, trial: TrialSpec) -> dict[str, float]:
+        if trial.arch.output_shape[0] != self.dataset.classes:
+            raise ValueError(f"the network has {trial.arch.output_shape[0]} outputs but the data has "
+                             f"{self.dataset.classes} classes (set the network parameter, e.g. "
+                             f"--param classes={self.dataset.classes})")
+        scores = self.proxies(trial.arch, trial.seed)
+        return {**scores, "vote": self.vote(scores), **model_metrics(trial.arch), **self._latency(trial.arch)}
+
+
 @hookimpl
 def register_estimators(register):
     register("train", TrainEstimator)
     register("sha", SuccessiveHalvingEstimator)
     register("hyperband", HyperbandEstimator)
     register("cost", CostEstimator)
+    register("zc", ZeroCostEstimator)
