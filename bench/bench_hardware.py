@@ -61,7 +61,8 @@ def latency_part(args: argparse.Namespace) -> None:
         return backend.latency(model, data.input_shape, repeats=20, warmup=3)[0]
 
     rows = []
-    methods = (("ProxylessNAS", ProxylessSearch, ProxylessConfig), ("FBNet", FbnetSearch, FbnetConfig))
+    methods = tuple(m for m in (("ProxylessNAS", ProxylessSearch, ProxylessConfig), ("FBNet", FbnetSearch, FbnetConfig))
+                    if m[0].lower().startswith(tuple(args.methods)))
     for seed, (name, cls, cfg) in ((s, m) for s in args.seeds for m in methods):
         t0 = time.perf_counter()
         search = cls(space, data, cfg(epochs=args.epochs, latency_table=str(path), lat_unit="us", warmup=0,
@@ -87,8 +88,9 @@ def latency_part(args: argparse.Namespace) -> None:
         rows.append((name, seed, acc, bound, measured(model), best, kept, search_s))
         if not kept:
             print(f"{name}: none of {tried} uniform architectures is under its predicted {bound:.3f} ms")
-        print(f"{name} seed {seed}: {acc:.4f} at {bound:.3f} ms predicted; best of {kept} random under it: "
-              f"{'-' if best is None else f'{best[0]:.4f}'} ({search_s:.0f} s)", flush=True)
+        print(f"{name} seed {seed}: {acc:.4f} at {bound:.3f} ms predicted, {rows[-1][4]:.3f} measured; best of {kept} "
+              f"random under it: {'-' if best is None else f'{best[0]:.4f} at {best[1]:.3f} / {best[2]:.3f} ms'} "
+              f"({search_s:.0f} s)", flush=True)
     print(f"\n{'method':14s} {'seed':>4s} {'valid_acc':>9s} {'pred ms':>8s} {'meas ms':>8s} | random under the bound: "
           f"{'best acc':>8s} {'pred ms':>8s} {'meas ms':>8s} {'n':>3s} | search+retrain s")
     for name, seed, acc, bound, meas, best, kept, secs in rows:
@@ -153,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--subnets", type=int, default=6, help="OFA sub-networks compared")
     p.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=[0],
                    help="comma-separated seeds of the latency part's searches, trainings and random draws")
+    p.add_argument("--methods", type=lambda v: [m.strip().lower() for m in v.split(",")], default=["proxyless", "fbnet"],
+                   help="the latency part's methods: proxyless, fbnet")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     import torch

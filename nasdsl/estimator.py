@@ -19,6 +19,17 @@ from .plugins import check_options
 from .space import Space
 
 
+class Filtered(Exception):
+    """Raised by :meth:`Estimator.before_training`: the architecture is not worth training (for instance a
+    zero-cost proxy predicts it among the worse half).  The trial is recorded ``rejected`` with ``metrics``
+    and ``reason``, told to the strategy without a value, and does not count against the budget."""
+
+    def __init__(self, reason: str, metrics: Optional[dict[str, float]] = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.metrics = dict(metrics or {})
+
+
 @dataclass
 class TrialSpec:
     """What an estimator needs to evaluate one trial."""
@@ -56,5 +67,6 @@ class Estimator:
 
     def before_training(self, arch: Architecture) -> dict[str, float]:
         """Metrics this estimator gives without training (a latency table's ``latency``): the search checks the
-        ``where`` constraints on them before ``evaluate``, so a trial that breaks one is never trained."""
+        ``where`` constraints on them before ``evaluate``, so a trial that breaks one is never trained.  It may
+        raise :class:`Filtered` to have the trial rejected, untrained, for a reason of its own (a prefilter)."""
         return {}

@@ -44,6 +44,7 @@ from . import plugins
 from .constraints import (broken, genotype_metrics, measured_before_training, model_metrics, structural_metrics,
                           violation)
 from .errors import NasdslError, NasError
+from .estimator import Filtered
 from .genotype import Genotype
 from .space import Space
 from .store import Store, StoreError, TrialRecord, trial_dir, trials_dir
@@ -185,7 +186,11 @@ def run_trial(payload: dict[str, Any]) -> dict[str, Any]:
         constraints = space.constraints
         if any(c["metric"] in ("params", "flops") for c in constraints):
             pre.update(model_metrics(arch))
-        pre.update(getattr(est, "before_training", lambda a: {})(arch))  # e.g. a latency table's prediction
+        try:
+            pre.update(getattr(est, "before_training", lambda a: {})(arch))  # e.g. a latency table's prediction
+        except Filtered as f:  # e.g. a zero-cost prefilter: not worth training
+            out.update(status="rejected", metrics={**pre, **f.metrics}, error=f.reason)
+            return out
         c = broken(space, pre)
         if c is not None:
             out.update(status="rejected", metrics=pre, error=violation(c, pre))

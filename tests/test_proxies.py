@@ -152,7 +152,7 @@ def test_the_zc_estimator_scores_trials_without_training_and_its_vote_is_a_major
 
     space = Space.from_file(NB201, params={"C": 4, "N": 1})
     est = ZeroCostEstimator(space, "digits", **opts)
-    ref = est.reference()
+    ref = est.reference(proxies.VOTE)
     assert len(ref) == 5
     best = {n: max(r[n] for r in ref) + 1 for n in proxies.VOTE}
     worst = {n: min(r[n] for r in ref) - 1 for n in proxies.VOTE}
@@ -161,3 +161,33 @@ def test_the_zc_estimator_scores_trials_without_training_and_its_vote_is_a_major
     assert est.vote(two_of_three) == 1.0
     with pytest.raises(ValueError, match="proxy must be one of"):
         ZeroCostEstimator(space, "digits", proxy="accuracy")
+
+
+def test_a_prefilter_trains_only_what_the_proxy_puts_in_the_kept_share(tmp_path):
+    from nasdsl.search import Search
+    from nasdsl.store import Store
+
+    db = tmp_path / "pf.db"
+    s = Search(str(SPACES_DIR / "nasbench201.nas"), strategy="random", estimator="train", budget=3, store=db,
+               executor="inprocess", seed=2, params={"C": 4, "N": 1},
+               estimator_options={"epochs": 1, "max_steps": 2, "prefilter": "synflow", "prefilter_keep": 0.3,
+                                  "prefilter_reference": 8, "prefilter_batch_size": 16})
+    try:
+        s.run()
+    finally:
+        s.close()
+    with Store(db) as store:
+        done, rejected = store.trials("completed"), store.trials("rejected")
+    assert len(done) == 3  # the budget counts trained trials only
+    assert rejected, "with 30 % kept, some of the random architectures must have been filtered"
+    for t in done:
+        assert t.metrics["prefilter_share"] >= 0.7 and "valid_acc" in t.metrics and "synflow" in t.metrics
+    for t in rejected:
+        assert t.metrics["prefilter_share"] < 0.7 and "valid_acc" not in t.metrics
+        assert t.error.startswith("prefilter: synflow") and "of 8 reference architectures" in t.error
+    from nasdsl import Space
+    from nasdsl_plugins.estimators import TrainEstimator
+
+    with pytest.raises(ValueError, match=r"prefilter_keep is the share of the space kept, in \(0, 1\]"):
+        TrainEstimator(Space.from_file(SPACES_DIR / "nasbench201.nas", params={"C": 4, "N": 1}), "digits",
+                       prefilter="synflow", prefilter_keep=0)

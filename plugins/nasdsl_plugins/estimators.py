@@ -16,7 +16,9 @@
                ``proxy`` (default ``vote``)
 
 ``train``, ``sha``, ``hyperband`` and ``cost`` take ``latency_table=PATH`` (``nasdsl latency``): the metric
-``latency`` (ms, predicted by the table), and, where a model is trained, ``latency_measured``.
+``latency`` (ms, predicted by the table), and, where a model is trained, ``latency_measured``.  ``train``,
+``sha`` and ``hyperband`` take ``prefilter=PROXY``: a zero-cost proxy decides, before training, whether an
+architecture is worth training (:class:`ProxyFilter`).
 """
 
 from __future__ import annotations
@@ -74,14 +76,59 @@ class LatencyTable:
         return out
 
 
-class TrainEstimator(LatencyTable, Estimator):
+class ProxyFilter:
+    """An estimator's ``prefilter=PROXY`` option (a zero-cost proxy of ``nasdsl_plugins.proxies``, or ``vote``):
+    before training, the architecture's untrained network is scored by the proxy (as the ``zc`` estimator does,
+    initialised with ``prefilter_seed``), and it is trained only if it beats at least ``1 - prefilter_keep``
+    of the ``zc`` reference architectures (``prefilter_keep`` 0.5: the half of the space the proxy predicts
+    better).  A filtered trial is recorded rejected with its proxy and share, untrained, and does not count
+    against the budget; a kept one records them beside its trained metrics."""
+
+    FILTER_OPTIONS = ("prefilter", "prefilter_keep", "prefilter_reference", "prefilter_batch_size", "prefilter_seed")
+
+    def _load_filter(self, space, data: str, options: dict[str, Any]) -> None:
+        self.prefilter = options.get("prefilter")
+        self.zc = None
+        if not self.prefilter:
+            return
+        self.keep = float(options.get("prefilter_keep", 0.5))
+        if not 0 < self.keep <= 1:
+            raise ValueError(f"prefilter_keep is the share of the space kept, in (0, 1]; got {self.keep}")
+        self.filter_seed = int(options.get("prefilter_seed", 0))
+        self.zc = ZeroCostEstimator(space, data, proxy=str(self.prefilter), seed=self.filter_seed,
+                                    reference=int(options.get("prefilter_reference", 32)),
+                                    batch_size=int(options.get("prefilter_batch_size", 64)),
+                                    device=str(options.get("device", "cpu")))
+        self.measures = tuple(self.measures or ()) + (self.zc.proxy, "prefilter_share")
+
+    def before_training(self, arch) -> dict[str, float]:
+        out = super().before_training(arch)
+        if self.zc is None:
+            return out
+        from nasdsl.estimator import Filtered
+
+        from .proxies import VOTE
+
+        proxy = self.zc.proxy
+        names = VOTE if proxy == "vote" else (proxy,)
+        scores = self.zc.proxies(arch, self.filter_seed, names)
+        share = self.zc.share(scores, names)
+        value = share if proxy == "vote" else scores[proxy]
+        got = {**out, proxy: value, "prefilter_share": share}
+        if share < 1.0 - self.keep:
+            raise Filtered(f"prefilter: {proxy} {value:.4g} beats {share:.0%} of {len(self.zc.reference(names))} "
+                           f"reference architectures; the kept {self.keep:.0%} must beat {1.0 - self.keep:.0%}", got)
+        return got
+
+
+class TrainEstimator(ProxyFilter, LatencyTable, Estimator):
     name = "train"
     objective = "valid_acc"
     measures = ("valid_acc", "valid_loss", "test_acc", "test_loss", "train_loss", "epochs", "steps", "train_seconds")
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
-        return RECIPE_OPTIONS + ("fraction", "save_model", "latency_table")
+        return RECIPE_OPTIONS + ("fraction", "save_model", "latency_table") + ProxyFilter.FILTER_OPTIONS
 
     def __init__(self, space, data: str = "digits", **options: Any):
         super().__init__(space, data, **options)
@@ -99,6 +146,7 @@ class TrainEstimator(LatencyTable, Estimator):
             self.recipe_overrides.setdefault("epochs", 10)
         self.save_model = bool(options.get("save_model", True))
         self._load_latency(options, self.dataset.input_shape, measured=True)
+        self._load_filter(space, data, options)
 
     def _check_recipe(self) -> None:
         """A bad option value (``lr=-1``, ``batch_size=abc``, ``device=cuda`` without a GPU) stops the search
@@ -281,7 +329,8 @@ class ZeroCostEstimator(LatencyTable, Estimator):
         self.backend = get_backend("torch")()
         self.measures = (*PROXIES, "vote", "params", "flops")
         self._load_latency(options, self.dataset.input_shape, measured=False)
-        self._reference: list[dict[str, float]] | None = None
+        self._refs: list[Any] | None = None  # the reference architectures, drawn on first use
+        self._ref_scores: list[dict[str, float]] = []  # their proxies, each computed on first use
 
     def input_shape(self) -> tuple[int, ...]:
         return self.dataset.input_shape
@@ -305,37 +354,45 @@ class ZeroCostEstimator(LatencyTable, Estimator):
         x, y = self._batch()
         return score(model, x, y, tuple(names or PROXIES))
 
-    def reference(self) -> list[dict[str, float]]:
-        """The vote's reference architectures' voting proxies (computed on first use)."""
-        if self._reference is None:
+    def reference(self, names: tuple[str, ...]) -> list[dict[str, float]]:
+        """The reference architectures' proxies ``names`` (each architecture drawn, and each proxy computed,
+        once per process)."""
+        if self._refs is None:
             import random
 
             from nasdsl.errors import NasdslError
 
-            from .proxies import VOTE
-
-            rng, out, tries = random.Random(self.seed), [], 0
-            while len(out) < self.n_reference and tries < 20 * self.n_reference:
+            rng, refs, tries = random.Random(self.seed), [], 0
+            while len(refs) < self.n_reference and tries < 20 * self.n_reference:
                 tries += 1
                 try:
-                    arch = self.space.realize(self.space.sample(rng).values, self.dataset.input_shape)
+                    refs.append(self.space.realize(self.space.sample(rng).values, self.dataset.input_shape))
                 except NasdslError:
                     continue
-                out.append(self.proxies(arch, self.seed + len(out), VOTE))
-            if not out:
-                raise ValueError("no architecture of the space could be realized for the vote's reference set")
-            self._reference = out
-        return self._reference
+            if not refs:
+                raise ValueError("no architecture of the space could be realized for the reference set")
+            self._refs, self._ref_scores = refs, [{} for _ in refs]
+        for i, (arch, have) in enumerate(zip(self._refs, self._ref_scores)):
+            missing = tuple(n for n in names if n not in have)
+            if missing:
+                have.update(self.proxies(arch, self.seed + i, missing))
+        return self._ref_scores
+
+    def share(self, scores: dict[str, float], names: tuple[str, ...]) -> float:
+        """The share of the reference architectures ``scores`` beats by a majority of ``names`` (a tie: half;
+        with one name, simply the share it beats on that proxy)."""
+        won = 0.0
+        refs = self.reference(names)
+        for ref in refs:
+            wins = sum(scores[n] > ref[n] for n in names)
+            losses = sum(scores[n] < ref[n] for n in names)
+            won += 1.0 if wins > losses else 0.5 if wins == losses else 0.0
+        return won / len(refs)
 
     def vote(self, scores: dict[str, float]) -> float:
         from .proxies import VOTE
 
-        won = 0.0
-        for ref in self.reference():
-            wins = sum(scores[n] > ref[n] for n in VOTE)
-            losses = sum(scores[n] < ref[n] for n in VOTE)
-            won += 1.0 if wins > losses else 0.5 if wins == losses else 0.0
-        return won / len(self.reference())
+        return self.share(scores, VOTE)
 
     def evaluate(self, trial: TrialSpec) -> dict[str, float]:
         if trial.arch.output_shape[0] != self.dataset.classes:
