@@ -8,9 +8,10 @@
 **latency.**  One latency table of ``spaces/proxyless.nas`` (classes = 10) at digits' input is timed first
 (1 thread).  ProxylessNAS and FBNet each search ``--epochs`` epochs on it; the genotype each finds is
 retrained ``--retrain`` epochs, and its predicted and measured latency are taken.  The baseline is random
-search under the same bound: ``--random`` uniform architectures whose predicted latency is at most the
-found one's, each trained the same way; its best is printed beside the found architecture (accuracy,
-predicted and measured latency).
+search under the same bound: of 100 x ``--random`` uniform architectures, the first ``--random`` whose
+predicted latency is at most the found one's, each trained the same way; its best is printed beside the
+found architecture (accuracy, predicted and measured latency).  When none is that fast, the ``--random``
+fastest of the draws are the baseline instead (all slower than the found one), and the row's n is 0.
 
 **ofa.**  OFA's progressive shrinking of ``spaces/ofa.nas`` (classes = 10) with ``--epochs`` epochs per phase,
 then its evolution.  The best sub-network found and ``--subnets`` − 1 random ones are each scored on the
@@ -73,21 +74,22 @@ def latency_part(args: argparse.Namespace) -> None:
         acc, model = _train(backend, space, found, data, args.retrain, seed)
         search_s = time.perf_counter() - t0
         rng = random.Random(seed)
-        best = None
-        tried = kept = 0
-        while kept < args.random and tried < 100 * args.random:
-            tried += 1
+        draws = []  # 100 x --random uniform architectures
+        for _ in range(100 * args.random):
             g = space.sample(rng).values
-            lat = predict(table, space.realize(g, data.input_shape))
-            if lat > bound:
-                continue
-            kept += 1
+            draws.append((predict(table, space.realize(g, data.input_shape)), g))
+        under = [d for d in draws if d[0] <= bound][:args.random]  # the first drawn: uniform under the bound
+        pool = under if under else sorted(draws, key=lambda d: d[0])[:args.random]  # none as fast: the fastest
+        best = None
+        for lat, g in pool:
             a, m = _train(backend, space, g, data, args.retrain, seed)
             if best is None or a > best[0]:
                 best = (a, lat, measured(m))
+        kept = len(under)
         rows.append((name, seed, acc, bound, measured(model), best, kept, search_s))
-        if not kept:
-            print(f"{name}: none of {tried} uniform architectures is under its predicted {bound:.3f} ms")
+        if not under:
+            print(f"{name}: none of {len(draws)} uniform architectures is under its predicted {bound:.3f} ms; the "
+                  f"{len(pool)} fastest of them ({pool[0][0]:.3f}-{pool[-1][0]:.3f} ms) are the baseline instead")
         print(f"{name} seed {seed}: {acc:.4f} at {bound:.3f} ms predicted, {rows[-1][4]:.3f} measured; best of {kept} "
               f"random under it: {'-' if best is None else f'{best[0]:.4f} at {best[1]:.3f} / {best[2]:.3f} ms'} "
               f"({search_s:.0f} s)", flush=True)
