@@ -6,6 +6,9 @@
     python bench/bench_oneshot.py --threads 2  # torch.set_num_threads (default 1, the same for every run)
     python bench/bench_oneshot.py --no-memory  # timing only
     python bench/bench_oneshot.py --ranking    # Kendall tau of every weight-sharing method (bench/ranking.py)
+    python bench/bench_oneshot.py --hardware   # ProxylessNAS/FBNet against random search under their latency
+                                               # bound, OFA inherited against retrained (bench/bench_hardware.py)
+    python bench/bench_oneshot.py --hardware --hardware-args "--epochs 30 --retrain 20 --random 10 --seeds 0,1"
     python bench/bench_oneshot.py --no-timing --methods "DARTS (nasdsl)" "SPOS (nasdsl)" "FairNAS (nasdsl)"
                                                # peak memory per step of the sampling methods against DARTS
 
@@ -389,8 +392,11 @@ def main(argv: List[str] | None = None) -> int:
     p.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS), metavar="NAME",
                    help=f"the methods to run (default all: {', '.join(METHODS)})")
     p.add_argument("--ranking", action="store_true",
-                   help="instead: Kendall tau of each method's supernet against bench/nb201_digits_standalone.json "
+                   help="instead: Kendall tau of each method's supernet against bench/nb201_mnist1d_standalone.json "
                         "(bench/ranking.py)")
+    p.add_argument("--hardware", action="store_true",
+                   help="instead: hardware-aware and elastic search against their baselines (bench/bench_hardware.py)")
+    p.add_argument("--hardware-args", default="", help="bench_hardware.py's own options, as one string")
     p.add_argument("--ranking-epochs", type=int, default=30, help="supernet epochs of each method for --ranking")
     p.add_argument("--ranking-methods", default=None, help="comma-separated methods for --ranking (default all)")
     p.add_argument("--child", choices=list(METHODS), help=argparse.SUPPRESS)
@@ -400,6 +406,12 @@ def main(argv: List[str] | None = None) -> int:
 
         return ranking.main(["--epochs", str(args.ranking_epochs), "--threads", str(args.threads)]
                             + (["--methods", args.ranking_methods] if args.ranking_methods else []))
+    if args.hardware:
+        import shlex
+
+        import bench_hardware
+
+        return bench_hardware.main(["--threads", str(args.threads)] + shlex.split(args.hardware_args))
     if args.quick:
         args.steps, args.warmup, args.mem_steps = 3, 1, 1
     if args.batch is None:
