@@ -5,8 +5,8 @@ each candidate edge's ops) at its input shape, for an op with value choices on i
 (``mbconv(k = {3, 5, 7}, e = {3, 4, 6})``) every combination of their values, and every sum or product merge
 at its shape for 2 to ``MAX_MERGE`` inputs.  Each distinct op is built alone with the PyTorch backend's factory,
 in eval mode on the chosen device, and its forward timed on a batch of ``batch`` random inputs: ``warmup``
-untimed runs, then ``repeats`` timed ones (CUDA synchronised around each), kept as the median and the spread
-(the interquartile range) in milliseconds.  :func:`measure_model` times a whole built model the same way.
+untimed runs, then ``repeats`` timed ones (CUDA synchronised around each), taken in ``ROUNDS`` rounds through
+all the ops, kept as the median and the spread (the interquartile range) in milliseconds.  :func:`measure_model` times a whole built model the same way.
 """
 
 from __future__ import annotations
@@ -72,20 +72,18 @@ def device_name(device: torch.device) -> str:
     return platform.processor() or platform.machine() or "cpu"
 
 
-def _time_op(base: str, args: dict, shape: tuple, batch: int, device: torch.device, repeats: int,
-             warmup: int) -> tuple[float, float]:
-    """(median, spread) in ms of one op (or merge) alone on a random batch."""
+ROUNDS = 3  # a table's timings are taken in this many rounds over all the ops
+
+
+def _op_fn(base: str, args: dict, shape: tuple, batch: int, device: torch.device) -> Callable[[], Any]:
+    """The forward of one op (or merge) alone on a random batch."""
     from .supernet import _get_op
 
     if base in MERGES:
         xs = [torch.randn(batch, *shape, device=device) for _ in range(args["inputs"])]
-        fn = functools.partial(functools.reduce, operator.add if base == "sum" else operator.mul, xs)
-    else:
-        module = _get_op(base)(dict(args), shape).to(device).eval()
-        x = torch.randn(batch, *shape, device=device)
-        fn = functools.partial(module, x)
-    median, spread, _ = time_forward(fn, device, repeats, warmup)
-    return median, spread
+        return functools.partial(functools.reduce, operator.add if base == "sum" else operator.mul, xs)
+    module = _get_op(base)(dict(args), shape).to(device).eval()
+    return functools.partial(module, torch.randn(batch, *shape, device=device))
 
 
 def measure_table(space: Any, input_shape: Optional[Sequence[int]] = None, batch: int = 1, repeats: int = 30,
@@ -99,12 +97,25 @@ def measure_table(space: Any, input_shape: Optional[Sequence[int]] = None, batch
     device = torch.device(device)
     sup = Supernet(space, input_shape, weights=False)
     ops = space_ops(sup)
+    fns = {key: _op_fn(base, args, shape, batch, device) for key, (base, args, shape) in sorted(ops.items())}
+    times: dict[str, list[float]] = {key: [] for key in fns}
+    rounds = min(ROUNDS, repeats)
+    done = 0
+    # the repeats of each op are spread over rounds through all the ops, so a burst of load on the machine
+    # lands on many ops a little, not on one op entirely (which would skew every architecture using it)
+    for r in range(rounds):
+        n = repeats // rounds + (1 if r < repeats % rounds else 0)
+        for key, fn in fns.items():
+            times[key] += time_forward(fn, device, n, warmup if r == 0 else min(warmup, 1))[2]
+            done += 1
+            if progress is not None:
+                progress(done, rounds * len(fns))
     rows: dict[str, dict[str, Any]] = {}
-    for i, (key, (base, args, shape)) in enumerate(sorted(ops.items())):
-        median, spread = _time_op(base, args, shape, batch, device, repeats, warmup)
-        rows[key] = {"op": base, "args": args, "input_shape": list(shape), "median_ms": median, "spread_ms": spread}
-        if progress is not None:
-            progress(i + 1, len(ops))
+    for key, (base, args, shape) in sorted(ops.items()):
+        t = times[key]
+        q = statistics.quantiles(t, n=4) if len(t) > 1 else [t[0]] * 3
+        rows[key] = {"op": base, "args": args, "input_shape": list(shape), "median_ms": statistics.median(t),
+                     "spread_ms": q[2] - q[0]}
     g = sup.ir.graph
     shape = next(tuple(g.nodes[n]["shape"]) for n in sup.ir.nodes() if g.nodes[n]["kind"] == "input")
     return {"version": VERSION, "device": str(device), "device_name": device_name(device), "torch": torch.__version__,
