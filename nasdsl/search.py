@@ -271,7 +271,7 @@ class Search:
         except (ValueError, TypeError, NasdslError) as e:
             said, who = str(e), f"estimator '{estimator}'"
             raise SearchError(said if said.startswith(who) else f"{who}: {said}") from None
-        self.objective = objective or getattr(est, "objective", est_cls.objective)  # it may follow an option
+        self.objective = objective or est.objective  # the instance's: it may follow an option (zc's proxy=)
         self.notes: list[str] = list(getattr(getattr(est, "dataset", None), "notes", None) or [])  # the data's
         measures = getattr(est, "measures", est_cls.measures)  # with its options (latency_table=...)
         for c in self.space.constraints:

@@ -161,6 +161,11 @@ def test_the_zc_estimator_scores_trials_without_training_and_its_vote_is_a_major
     assert est.vote(two_of_three) == 1.0
     with pytest.raises(ValueError, match="proxy must be one of"):
         ZeroCostEstimator(space, "digits", proxy="accuracy")
+    want = "cuda" if torch.cuda.is_available() else "cpu"  # device is resolved as training resolves it
+    assert ZeroCostEstimator(space, "digits", device="auto").device == torch.device(want)
+    if not torch.cuda.is_available():
+        with pytest.raises(Exception, match="no GPU is available"):
+            ZeroCostEstimator(space, "digits", device="cuda")
 
 
 def test_a_prefilter_trains_only_what_the_proxy_puts_in_the_kept_share(tmp_path):

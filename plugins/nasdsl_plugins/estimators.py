@@ -76,6 +76,20 @@ class LatencyTable:
         return out
 
 
+class OnDataset:
+    """What an estimator that reads ``self.dataset`` gives: the input shape, and the check that the network's
+    outputs are the data's classes."""
+
+    def input_shape(self) -> tuple[int, ...]:
+        return self.dataset.input_shape
+
+    def _check_classes(self, trial: TrialSpec) -> None:
+        out = trial.arch.output_shape[0]
+        if out != self.dataset.classes:
+            raise ValueError(f"the network has {out} outputs but the data has {self.dataset.classes} classes "
+                             f"(set the network parameter, e.g. --param classes={self.dataset.classes})")
+
+
 class ProxyFilter:
     """An estimator's ``prefilter=PROXY`` option (a zero-cost proxy of ``nasdsl_plugins.proxies``, or ``vote``):
     before training, the architecture's untrained network is scored by the proxy (as the ``zc`` estimator does,
@@ -98,7 +112,7 @@ class ProxyFilter:
         self.zc = ZeroCostEstimator(space, data, proxy=str(self.prefilter), seed=self.filter_seed,
                                     reference=int(options.get("prefilter_reference", 32)),
                                     batch_size=int(options.get("prefilter_batch_size", 64)),
-                                    device=str(options.get("device", "cpu")))
+                                    device=str(options.get("device", "cpu")))  # -E device=, if given
         self.measures = tuple(self.measures or ()) + (self.zc.proxy, "prefilter_share")
 
     def before_training(self, arch) -> dict[str, float]:
@@ -107,10 +121,7 @@ class ProxyFilter:
             return out
         from nasdsl.estimator import Filtered
 
-        from .proxies import VOTE
-
-        proxy = self.zc.proxy
-        names = VOTE if proxy == "vote" else (proxy,)
+        proxy, names = self.zc.proxy, self.zc.voters()
         scores = self.zc.proxies(arch, self.filter_seed, names)
         share = self.zc.share(scores, names)
         value = share if proxy == "vote" else scores[proxy]
@@ -121,7 +132,7 @@ class ProxyFilter:
         return got
 
 
-class TrainEstimator(ProxyFilter, LatencyTable, Estimator):
+class TrainEstimator(ProxyFilter, OnDataset, LatencyTable, Estimator):
     name = "train"
     objective = "valid_acc"
     measures = ("valid_acc", "valid_loss", "test_acc", "test_loss", "train_loss", "epochs", "steps", "train_seconds")
@@ -168,20 +179,11 @@ class TrainEstimator(ProxyFilter, LatencyTable, Estimator):
         if fixed:
             raise ValueError(f"option {', '.join(fixed)} would override the hp the space searches; drop the option")
 
-    def input_shape(self) -> tuple[int, ...]:
-        return self.dataset.input_shape
-
     def recipe(self, trial: TrialSpec, **extra: Any):
         from nasdsl_plugins.torch_backend.train import Recipe
 
         return Recipe().from_hyperparameters(trial.arch.hyperparameters).updated(
             **{**self.recipe_overrides, **extra, "seed": trial.seed})
-
-    def _check_classes(self, trial: TrialSpec) -> None:
-        out = trial.arch.output_shape[0]
-        if out != self.dataset.classes:
-            raise ValueError(f"the network has {out} outputs but the data has {self.dataset.classes} classes "
-                             f"(set the network parameter, e.g. --param classes={self.dataset.classes})")
 
     def evaluate(self, trial: TrialSpec) -> dict[str, float]:
         self._check_classes(trial)
@@ -294,7 +296,7 @@ class CostEstimator(LatencyTable, Estimator):
         return {**model_metrics(trial.arch), **self._latency(trial.arch)}
 
 
-class ZeroCostEstimator(LatencyTable, Estimator):
+class ZeroCostEstimator(OnDataset, LatencyTable, Estimator):
     """Zero-cost proxies: every proxy of the trial's untrained network (initialised with the trial's seed) on
     one minibatch of ``batch_size`` training examples (the first of a shuffle by ``seed``), no training.
 
@@ -324,16 +326,15 @@ class ZeroCostEstimator(LatencyTable, Estimator):
         if self.batch_size < 2 or self.n_reference < 1:
             raise ValueError("batch_size must be at least 2 and reference at least 1")
         self.seed = int(options.get("seed", 0))
-        self.device = str(options.get("device", "cpu"))
+        from .torch_backend.train import Recipe, device_of
+
+        self.device = device_of(Recipe().updated(device=str(options.get("device", "cpu"))))  # auto, cpu, cuda
         self.dataset = load_dataset(data)
         self.backend = get_backend("torch")()
         self.measures = (*PROXIES, "vote", "params", "flops")
         self._load_latency(options, self.dataset.input_shape, measured=False)
         self._refs: list[Any] | None = None  # the reference architectures, drawn on first use
         self._ref_scores: list[dict[str, float]] = []  # their proxies, each computed on first use
-
-    def input_shape(self) -> tuple[int, ...]:
-        return self.dataset.input_shape
 
     def _batch(self):
         import numpy as np
@@ -389,16 +390,19 @@ class ZeroCostEstimator(LatencyTable, Estimator):
             won += 1.0 if wins > losses else 0.5 if wins == losses else 0.0
         return won / len(refs)
 
+    def voters(self) -> tuple[str, ...]:
+        """The proxies ``proxy`` reads: the vote's three, or the one proxy itself."""
+        from .proxies import VOTE
+
+        return VOTE if self.proxy == "vote" else (self.proxy,)
+
     def vote(self, scores: dict[str, float]) -> float:
         from .proxies import VOTE
 
         return self.share(scores, VOTE)
 
     def evaluate(self, trial: TrialSpec) -> dict[str, float]:
-        if trial.arch.output_shape[0] != self.dataset.classes:
-            raise ValueError(f"the network has {trial.arch.output_shape[0]} outputs but the data has "
-                             f"{self.dataset.classes} classes (set the network parameter, e.g. "
-                             f"--param classes={self.dataset.classes})")
+        self._check_classes(trial)
         scores = self.proxies(trial.arch, trial.seed)
         return {**scores, "vote": self.vote(scores), **model_metrics(trial.arch), **self._latency(trial.arch)}
 

@@ -36,6 +36,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .torch_backend.backend import forward_hooks
+
 JACOB_K = 1e-5
 NASWOT_RIDGE = 1e-6
 VOTE = ("synflow", "jacob_cov", "snip")  # the paper's majority vote
@@ -90,13 +92,9 @@ def fisher(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
             out.retain_grad()
             acts.append(out)
 
-    hooks = [m.register_forward_hook(keep) for m in _layers(model)]
-    try:
+    with forward_hooks((m, keep) for m in _layers(model)):
         model.zero_grad(set_to_none=True)
         F.cross_entropy(_logits(model(x)), y).backward()
-    finally:
-        for h in hooks:
-            h.remove()
     total = 0.0
     for a in acts:
         if a.grad is None:
@@ -135,13 +133,8 @@ def naswot(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     def keep(_m: nn.Module, _inp: object, out: torch.Tensor) -> None:
         codes.append((out.detach().reshape(len(out), -1) > 0).double())
 
-    hooks = [m.register_forward_hook(keep) for m in model.modules() if isinstance(m, (nn.ReLU, nn.ReLU6))]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
+    with forward_hooks((m, keep) for m in model.modules() if isinstance(m, (nn.ReLU, nn.ReLU6))), torch.no_grad():
+        model(x)
     n = len(x)
     k = torch.zeros(n, n, dtype=torch.float64)
     for c in codes:

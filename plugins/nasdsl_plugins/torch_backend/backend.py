@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
 import warnings
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import torch
 from torch import nn
@@ -24,6 +25,17 @@ def _device_of(model: nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
+@contextlib.contextmanager
+def forward_hooks(pairs: Iterable[tuple[nn.Module, Callable[..., Any]]]) -> Iterator[None]:
+    """Each ``(module, hook)`` registered as a forward hook inside the block, and removed after it (an error too)."""
+    handles = [m.register_forward_hook(h) for m, h in pairs]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def _multiply_adds(model: nn.Module, x: torch.Tensor) -> int:
     """Multiply-adds of ``model(x)`` for one example: every Conv2d and Linear (DARTS' auxiliary head left out)."""
     total = 0
@@ -37,20 +49,16 @@ def _multiply_adds(model: nn.Module, x: torch.Tensor) -> int:
         nonlocal total
         total += out.numel() * m.in_features
 
-    handles = []
+    pairs = []
     for name, m in model.named_modules():
         if name == "aux" or name.startswith("aux."):
             continue  # DARTS' auxiliary head is a training aid, not part of the network (as in count_params)
         if isinstance(m, nn.Conv2d):
-            handles.append(m.register_forward_hook(conv_hook))
+            pairs.append((m, conv_hook))
         elif isinstance(m, nn.Linear):
-            handles.append(m.register_forward_hook(linear_hook))
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+            pairs.append((m, linear_hook))
+    with forward_hooks(pairs), torch.no_grad():
+        model(x)
     return int(total)
 
 
@@ -225,5 +233,5 @@ class TorchBackend:
         return write_atomic(path, buf.getvalue(), "ONNX file")
 
 
-__all__ = ["TorchBackend", "BuildError", "set_drop_path", "default_device"]
+__all__ = ["TorchBackend", "BuildError", "set_drop_path", "default_device", "forward_hooks"]
 
