@@ -72,15 +72,15 @@ def test_the_tables_prediction_ranks_architectures_like_their_measured_latency(o
 
     space = Space.from_file(SPACES_DIR / "proxyless.nas", params={"classes": 10})
     shape = (3, 64, 64)
-    table = measure_table(space, shape, repeats=15, warmup=3)
+    table = measure_table(space, shape, repeats=30, warmup=3)  # the command's default repeats
     backend = get_backend("torch")()
     rng = random.Random(0)
     archs = [space.realize(space.sample(rng), shape) for _ in range(30)]
     predicted = [predict(table, arch) for arch in archs]
     models = [backend.build(arch) for arch in archs]
-    # each model timed 15 times in 3 rounds through all of them (as the table times its ops), so a burst of
+    # each model timed 30 times in 3 rounds through all of them (as the table times its ops), so a burst of
     # load on the machine does not skew one model's time
-    rounds = [[measure_model(m, shape, repeats=5, warmup=3 if r == 0 else 1)[0] for m in models] for r in range(3)]
+    rounds = [[measure_model(m, shape, repeats=10, warmup=3 if r == 0 else 1)[0] for m in models] for r in range(3)]
     measured = [statistics.median(times) for times in zip(*rounds)]
     rho = spearmanr(predicted, measured).statistic
     assert rho >= 0.9, (rho, predicted, measured)
