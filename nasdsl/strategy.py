@@ -15,12 +15,22 @@ maps of incompatible sizes, ...) — a hash of its canonical values, so proposin
 such a genotype never raises and a second proposal of it is still a duplicate.
 The search loop rejects it (status ``rejected``, value None) like a genotype
 that breaks a ``where`` constraint.
+
+A strategy declares its options as a class attribute ``defaults``
+(``{"population": 10}``); ``self.config`` holds every one of them, given or
+defaulted, coerced to the type of its default (options from the command line
+arrive as strings: ``--option population=10``), and any other option is
+refused with the strategy's name.  A strategy that marks what it proposes with
+``asked(genotype)`` never proposes it again while it is in flight
+(``pending``), and ``replay`` forgets an asked genotype the history does not
+hold.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterable, Optional
@@ -65,15 +75,84 @@ class Told:
     result: Result
 
 
+WORST = -math.inf  # the score of a failed trial
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def result_value(result: Result) -> Optional[float]:
+    """The value to maximize, or None for a failed trial (a NaN counts as failed)."""
+    if not result.ok:
+        return None
+    v = float(result.value)
+    return None if math.isnan(v) else v
+
+
+def result_score(result: Result) -> float:
+    """The value to maximize; a failed trial is the worst possible (:data:`WORST`)."""
+    v = result_value(result)
+    return WORST if v is None else v
+
+
+def coerce_option(strategy: str, key: str, value: Any, default: Any) -> Any:
+    """Option ``key`` of ``strategy`` as the type of its ``default``: bool, int or float.
+
+    A string (from the command line) is parsed: a bool from 1/0, true/false, yes/no, on/off; an int from
+    a whole number ("5", "5.0", "1e3"); a float from a finite number.  A bool is never taken for a number,
+    nor a fraction for an int.  Defaults of any other type (a string, None) take the value as it is.
+    Raise ValueError naming the strategy, the option, the type and the value
+    (``strategy 'evolution': option population must be int, got 'ten'``).
+    """
+    want = type(default)
+    bad = ValueError(f"strategy '{strategy}': option {key} must be {want.__name__}, got {value!r}")
+    if want is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise bad
+    if want not in (int, float):
+        return value
+    if isinstance(value, bool):
+        raise bad
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise bad from None
+    if not isinstance(value, (int, float)):
+        raise bad
+    if want is int:
+        if float(value).is_integer():
+            return int(value)
+        raise bad
+    if math.isfinite(value):
+        return float(value)
+    raise bad
+
+
 class Strategy:
     """Base class of ask/tell strategies.
 
     Subclasses implement ``ask`` and usually ``tell``; ``options`` are the
     strategy's own settings (``population=10``), given on the command line as
-    ``--option population=10``.
+    ``--option population=10``.  The class attribute ``defaults`` declares them
+    with their defaults; ``self.config`` holds every declared option, coerced
+    to its default's type (:func:`coerce_option`), and an option not declared
+    is refused.  (A subclass may instead override ``option_names`` and read
+    ``self.options``, the options as given.)
+
+    Bookkeeping of what is in flight: ``asked(g)`` marks a proposal (``return
+    self.asked(g)`` at the end of ``ask``), ``pending`` holds those not told
+    yet, and ``is_new`` is true of a genotype neither told nor pending, so
+    ``fresh`` skips both.  ``drop(g)`` forgets an asked genotype whose result
+    will never come; ``replay`` calls it for an asked genotype the history does
+    not hold.  A strategy that never calls ``asked`` has nothing pending.
     """
 
     name: ClassVar[str] = "strategy"
+    defaults: ClassVar[dict[str, Any]] = {}  # option -> default; its type is the option's
 
     def __init__(self, space: Space, seed: int = 0, **options: Any):
         self.space = space
@@ -82,30 +161,54 @@ class Strategy:
         self.options = options
         self.seen: dict[str, Result] = {}  # canonical hash -> result, for the genotypes told so far
         self.told = 0
+        self.pending: dict[str, Genotype] = {}  # canonical hash -> genotype asked and not told yet
         self._hashes: dict[str, str] = {}
-        check_options("strategy", self.name, options, self.option_names())
+        check_options("strategy", self.name, options, tuple(self.option_names()))
+        self.config: dict[str, Any] = {k: coerce_option(self.name, k, options.get(k, v), v)
+                                       for k, v in self.defaults.items()}
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
-        return ()
+        """The options the strategy takes (by default those of ``defaults``); any other is refused."""
+        return tuple(cls.defaults)
 
     # ------------------------------------------------------------ the contract
     def ask(self) -> Genotype:
         raise NotImplementedError
 
     def tell(self, genotype: Genotype, result: Result) -> None:
-        self.seen[self.hash(genotype)] = result
+        h = self.hash(genotype)
+        self.seen[h] = result
         self.told += 1
+        self.pending.pop(h, None)
 
     def replay(self, history: Iterable[Told]) -> None:
         """Rebuild the state from a search's history: ask and tell in the original order.
 
         Asking again keeps the random stream where the original run left it, so a
         sequential search resumed from its store proposes what it would have proposed.
+        An asked genotype the history does not hold (another was told in its place) is dropped.
         """
         for item in history:
-            self.ask()
+            asked = self.ask()
+            if self.pending:  # only a strategy that marks what it asks has something to drop
+                h = self.hash(asked)
+                if h in self.pending and h != self.hash(item.genotype):
+                    self.drop(asked)
             self.tell(item.genotype, item.result)
+
+    # ------------------------------------------------------------ in-flight bookkeeping
+    def asked(self, genotype: Genotype) -> Genotype:
+        """Mark ``genotype`` as proposed and waiting for its result (``pending``); returns it."""
+        self.pending[self.hash(genotype)] = genotype
+        return genotype
+
+    def drop(self, genotype: Genotype) -> None:
+        """Forget an asked genotype whose result will never come (replay told another one).
+
+        A subclass that keeps state per asked genotype extends it (and calls ``super().drop``).
+        """
+        self.pending.pop(self.hash(genotype), None)
 
     # ------------------------------------------------------------ helpers for subclasses
     def hash(self, genotype: Genotype) -> str:
@@ -120,7 +223,9 @@ class Strategy:
         return h
 
     def is_new(self, genotype: Genotype) -> bool:
-        return self.hash(genotype) not in self.seen
+        """Neither told nor waiting for its result (``pending``)."""
+        h = self.hash(genotype)
+        return h not in self.seen and h not in self.pending
 
     def fresh(self, propose, tries: int = 100) -> Genotype:
         """Call ``propose()`` until it gives a genotype not evaluated yet (or ``tries`` run out)."""

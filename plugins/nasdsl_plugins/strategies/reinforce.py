@@ -202,8 +202,8 @@ class Reinforce(BuiltinStrategy):
             tokens = self._encode(genotype)
         self.learn(tokens, reward)
 
-    def _drop(self, genotype: Genotype) -> None:
-        super()._drop(genotype)
+    def drop(self, genotype: Genotype) -> None:
+        super().drop(genotype)
         self._tokens.pop(self.hash(genotype), None)
 
     def policy(self) -> dict[str, list[float]]:

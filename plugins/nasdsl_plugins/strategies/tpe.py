@@ -110,7 +110,7 @@ class TPE(BuiltinStrategy):
             h = self.hash(g)
             if h in self.seen:
                 self._finish(trial, self.seen[h])  # TPE learns it again and moves on
-            elif h in self._pending:
+            elif h in self.pending:
                 self.study.tell(trial, state=self._optuna.trial.TrialState.FAIL)
             else:
                 self._trials[h] = trial
@@ -129,8 +129,8 @@ class TPE(BuiltinStrategy):
         self.study.add_trial(self._optuna.trial.create_trial(
             state=state.FAIL if v is None else state.COMPLETE, value=v, params=params, distributions=dists))
 
-    def _drop(self, genotype: Genotype) -> None:
-        super()._drop(genotype)
+    def drop(self, genotype: Genotype) -> None:
+        super().drop(genotype)
         trial = self._trials.pop(self.hash(genotype), None)
         if trial is not None:
             self.study.tell(trial, state=self._optuna.trial.TrialState.FAIL)

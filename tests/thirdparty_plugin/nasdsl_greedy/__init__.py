@@ -2,7 +2,9 @@
 
 Registered through the ``nasdsl`` entry-point group of this package's
 ``pyproject.toml``; it uses only nasdsl's public API (``hookimpl``,
-``Strategy``, ``Result``, ``Space.sample``/``Space.mutate``).
+``Strategy``, ``Result``, ``Space.sample``/``Space.mutate``).  Its options are
+declared in ``defaults``: the base class refuses any other and coerces each to
+its default's type (``self.config``), so nothing here parses them.
 
 Options (``--option epsilon=0.2``):
 
@@ -18,27 +20,24 @@ from typing import Any, Optional
 from nasdsl import Genotype, Space, hookimpl
 from nasdsl.strategy import Result, Strategy
 
-__version__ = "0.3.1"
+__version__ = "0.4.0"
 
 
 class GreedySearch(Strategy):
     """Mutate the incumbent (the best result told so far); explore at random with probability ``epsilon``."""
 
     name = "greedy"
+    defaults = {"epsilon": 0.1, "init": 4}  # typed: "0.2" from the command line arrives as 0.2
 
     def __init__(self, space: Space, seed: int = 0, **options: Any):
-        super().__init__(space, seed, **options)  # rejects unknown options
-        self.epsilon = float(options.get("epsilon", 0.1))
-        self.init = int(options.get("init", 4))
+        super().__init__(space, seed, **options)  # rejects unknown options, coerces the others into self.config
+        self.epsilon = self.config["epsilon"]
+        self.init = self.config["init"]
         if not 0.0 <= self.epsilon <= 1.0:
             raise ValueError(f"strategy 'greedy': epsilon must be in [0, 1], got {self.epsilon}")
         if self.init < 1:
             raise ValueError(f"strategy 'greedy': init must be at least 1, got {self.init}")
         self.incumbent: Optional[tuple[Genotype, float]] = None
-
-    @classmethod
-    def option_names(cls) -> tuple[str, ...]:
-        return ("epsilon", "init")
 
     def ask(self) -> Genotype:
         explore = self.rng.random() < self.epsilon  # drawn every ask, so replay keeps the random stream
