@@ -543,6 +543,7 @@ def _resume_command() -> str:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from .executor import ExecutorError
     from .search import Search
     from .store import Store
 
@@ -566,6 +567,12 @@ def cmd_search(args: argparse.Namespace) -> int:
         search.store.set_meta({"pareto": args.pareto})
     try:
         result = search.run(progress=not args.quiet)
+    except ExecutorError as e:  # the cluster went away (or cannot run a trial): the store keeps what finished
+        with Store(search.store_path, readonly=True) as st:
+            n = st.finished_count()
+        print(f"error: {e}\n{n} finished trials are in the store '{search.store_path}'; resume with:\n  "
+              + _resume_command(), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
         with Store(search.store_path, readonly=True) as st:
@@ -586,7 +593,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         return 1
     b = result.best
     print(f"best: trial {b.number}, {search.objective} = {b.value:.4f}")
-    print("metrics: " + json.dumps({k: v for k, v in b.metrics.items() if not k.startswith("rung_")}))
+    hidden = tuple(getattr(search.estimator, "bookkeeping", ()))  # its own bookkeeping (rung results)
+    print("metrics: " + json.dumps({k: v for k, v in b.metrics.items() if not k.startswith(hidden)}))
     print("genotype: " + json.dumps(b.genotype.values))
     if args.report:
         from .report import write_html

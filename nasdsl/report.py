@@ -192,9 +192,11 @@ def write_html(store: Store, out_dir: str | Path) -> Path:
         except Exception as e:  # the report still shows everything else
             notes.append(f"could not rebuild the best architecture: {type(e).__name__}: {e}")
     rows = []
+    # the estimator's own metrics (rung results, curves); a store made before they were named: rung_
+    hidden = tuple(meta["bookkeeping"]) if "bookkeeping" in meta else ("rung_",)
     for t in store.trials():
         metrics = ", ".join(f"{k}={v:.4g}" if isinstance(v, (int, float)) else f"{k}={v}"
-                            for k, v in sorted(t.metrics.items()) if not k.startswith("rung_"))
+                            for k, v in sorted(t.metrics.items()) if not k.startswith(hidden))
         rows.append(
             f"<tr class='{html.escape(t.status, quote=True)}'><td>{t.number}</td><td>{html.escape(t.status)}</td>"
             f"<td>{'' if t.value is None else f'{t.value:.4f}'}</td><td>{html.escape(metrics)}</td>"

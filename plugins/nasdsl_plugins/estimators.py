@@ -76,6 +76,11 @@ class LatencyTable:
         return out
 
 
+def _gpu_if(device: Any) -> dict[str, float]:
+    """One GPU for a trial asked to run on ``cuda`` / ``cuda:N``; nothing for ``cpu`` or ``auto``."""
+    return {"GPU": 1.0} if str(device or "").startswith("cuda") else {}
+
+
 class OnDataset:
     """What an estimator that reads ``self.dataset`` gives: the input shape, and the check that the network's
     outputs are the data's classes."""
@@ -139,6 +144,11 @@ class TrainEstimator(ProxyFilter, OnDataset, LatencyTable, Estimator):
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
+        return cls.common_options()
+
+    @classmethod
+    def common_options(cls) -> tuple[str, ...]:
+        """What train shares with successive halving and Hyperband."""
         return RECIPE_OPTIONS + ("fraction", "save_model", "latency_table") + ProxyFilter.FILTER_OPTIONS
 
     def __init__(self, space, data: str = "digits", **options: Any):
@@ -162,9 +172,16 @@ class TrainEstimator(ProxyFilter, OnDataset, LatencyTable, Estimator):
     def _check_recipe(self) -> None:
         """A bad option value (``lr=-1``, ``batch_size=abc``, ``device=cuda`` without a GPU) stops the search
         before its first trial, instead of failing every trial."""
+        from nasdsl.estimator import trials_run_here
         from nasdsl_plugins.torch_backend.train import Recipe, device_of
 
-        device_of(Recipe().updated(**self.recipe_overrides))
+        recipe = Recipe().updated(**self.recipe_overrides)  # a bad value is refused wherever trials run
+        if trials_run_here():  # else the cluster's workers have the GPU, not this driver
+            device_of(recipe)
+
+    def resources(self) -> dict[str, float]:
+        """A trial with ``device=cuda`` (or ``cuda:N``) needs a GPU of its own."""
+        return _gpu_if(self.recipe_overrides.get("device"))
 
     def _check_hyperparameters(self, space) -> None:
         """Every ``hp`` of the space must be a recipe field, and one the options do not fix."""
@@ -201,10 +218,11 @@ class TrainEstimator(ProxyFilter, OnDataset, LatencyTable, Estimator):
 class SuccessiveHalvingEstimator(TrainEstimator):
     name = "sha"
     measures = TrainEstimator.measures + ("epochs_trained", "params", "flops")  # and rung_E for each rung E
+    bookkeeping = ("rung_",)
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
-        return TrainEstimator.option_names() + ("min_epochs", "max_epochs", "eta")
+        return TrainEstimator.common_options() + ("min_epochs", "max_epochs", "eta")
 
     def __init__(self, space, data: str = "digits", **options: Any):
         super().__init__(space, data, **options)
@@ -214,6 +232,16 @@ class SuccessiveHalvingEstimator(TrainEstimator):
         self.max_epochs = int(options.get("max_epochs", options.get("epochs", self.min_epochs * self.eta ** 2)))
         if self.eta < 2 or not 1 <= self.min_epochs <= self.max_epochs:
             raise ValueError("successive halving needs eta >= 2 and 1 <= min_epochs <= max_epochs")
+
+    def history(self, finished) -> dict[str, Any]:
+        """Each rung's validation accuracies among the finished trials: a new trial stops at a rung where it
+        is not in the top 1/eta of them."""
+        rungs: dict[str, list[float]] = {}
+        for t in finished:
+            for k, v in t.metrics.items():
+                if k.startswith("rung_") and v is not None:
+                    rungs.setdefault(k, []).append(float(v))
+        return {"rungs": rungs}
 
     def rungs(self, trial: TrialSpec) -> list[int]:
         out, r = [], self.min_epochs
@@ -326,15 +354,32 @@ class ZeroCostEstimator(OnDataset, LatencyTable, Estimator):
         if self.batch_size < 2 or self.n_reference < 1:
             raise ValueError("batch_size must be at least 2 and reference at least 1")
         self.seed = int(options.get("seed", 0))
-        from .torch_backend.train import Recipe, device_of
+        from nasdsl.estimator import trials_run_here
+        from .torch_backend.train import Recipe
 
-        self.device = device_of(Recipe().updated(device=str(options.get("device", "cpu"))))  # auto, cpu, cuda
+        self.device_name = str(options.get("device", "cpu"))  # auto, cpu, cuda
+        self._recipe = Recipe().updated(device=self.device_name)  # a bad name is refused here
+        self._device = None
+        if trials_run_here():  # else the cluster's workers have the GPU, not this driver
+            _ = self.device
         self.dataset = load_dataset(data)
         self.backend = get_backend("torch")()
         self.measures = (*PROXIES, "vote", "params", "flops")
         self._load_latency(options, self.dataset.input_shape, measured=False)
         self._refs: list[Any] | None = None  # the reference architectures, drawn on first use
         self._ref_scores: list[dict[str, float]] = []  # their proxies, each computed on first use
+
+    @property
+    def device(self):
+        """The torch device the proxies run on, resolved on first use (where the trials run)."""
+        if self._device is None:
+            from .torch_backend.train import device_of
+
+            self._device = device_of(self._recipe)
+        return self._device
+
+    def resources(self) -> dict[str, float]:
+        return _gpu_if(self.device_name)
 
     def _batch(self):
         import numpy as np
