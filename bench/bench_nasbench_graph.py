@@ -1,7 +1,8 @@
 """Benchmark of the built-in search strategies on NAS-Bench-Graph, side by side with two peers.
 
 Every built-in strategy (``random``, ``grid``, ``evolution``, ``reinforce``,
-``tpe``, ``local``, ``bananas``, each with its default options unless
+``tpe``, ``local``, ``bananas``, ``bohb`` -- on a table without fidelities, TPE
+fitted on every trial with a third of the proposals uniform -- each with its default options unless
 ``--option`` says otherwise) and, as the peer a user would pick, optuna's
 ``TPESampler`` used directly (``optuna-tpe``: ``TPESampler(seed=seed)`` with
 optuna's defaults -- since optuna 5 that is the multivariate TPE for a single
@@ -61,14 +62,15 @@ SPACE_FILE = ROOT / "spaces" / "nasbench_graph.nas"
 RESULTS = HERE / "results" / "nasbench_graph.json"
 
 DATASETS = ("cora", "citeseer", "pubmed", "cs", "physics", "photo", "computers", "arxiv")
-BUILTINS = ("random", "grid", "evolution", "reinforce", "tpe", "local", "bananas")
+BUILTINS = ("random", "grid", "evolution", "reinforce", "tpe", "local", "bananas", "bohb")
 PEER_OPTUNA = "optuna-tpe"
 PEER_RANDOM = "random"
 STRATEGIES = BUILTINS + (PEER_OPTUNA,)
 BUDGETS = (20, 50, 100)
 CAP = 5000
 # slowest first, so the pool's tail is short
-_COST = {"bananas": 0, "reinforce": 1, PEER_OPTUNA: 2, "tpe": 3, "local": 4, "grid": 5, "evolution": 6, "random": 7}
+_COST = {"bananas": 0, "bohb": 1, "reinforce": 2, PEER_OPTUNA: 3, "tpe": 4, "local": 5, "grid": 6, "evolution": 7,
+         "random": 8}
 
 
 # ---------------------------------------------------------------- the optuna peer

@@ -70,3 +70,51 @@ def load(name: str) -> Space:
 @pytest.fixture(params=[p.name for p in SPACE_FILES], ids=[p.stem for p in SPACE_FILES])
 def space(request) -> Space:
     return load(request.param)
+
+
+def sigkill_then_resume(cmd: list[str], db: Path, budget: int, at_least: int = 3) -> None:
+    """Run a search command, SIGKILL it once ``at_least`` trials finished, resume it with ``--resume``, and
+    check that the budget is reached with no finished trial lost, changed or repeated."""
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import time
+
+    from nasdsl.store import Store
+
+    def finished(st):
+        return [t for t in st.trials() if t.status in ("completed", "failed")]
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    try:
+        deadline = time.time() + 600
+        while time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            if db.exists():
+                try:
+                    with Store(db) as st:
+                        if len(finished(st)) >= at_least:
+                            break
+                except sqlite3.OperationalError:
+                    continue
+        assert proc.poll() is None, "the search ended before it could be killed: " + proc.stderr.read().decode()[-2000:]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with Store(db) as st:
+        before = finished(st)
+    assert at_least <= len(before) < budget
+    r = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    with Store(db) as st:
+        after = finished(st)
+        assert len(after) == budget  # the budget, counted across the kill
+        assert len({t.hash for t in after}) == budget  # nothing trained twice
+        kept = {t.number: (t.hash, t.value, t.status) for t in after}
+        for t in before:  # nothing finished before the kill was lost or changed
+            assert kept[t.number] == (t.hash, t.value, t.status)
+        numbers = [t.number for t in st.trials()]
+        assert numbers == list(range(len(numbers)))

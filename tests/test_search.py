@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import sqlite3
 import statistics
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -21,7 +19,7 @@ from nasdsl.search import Search, SearchError, pareto_front
 from nasdsl.store import Store
 from nasdsl.testing import SyntheticEstimator, registered
 
-from .conftest import ROOT
+from .conftest import ROOT, sigkill_then_resume
 
 NB201 = str(ROOT / "spaces" / "nasbench201.nas")
 
@@ -212,40 +210,7 @@ def _sigkill_cmd(db):
 
 def test_sigkill_mid_search_then_resume_loses_and_repeats_nothing(tmp_path):
     db = tmp_path / "kill.db"
-    proc = subprocess.Popen(_sigkill_cmd(db), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
-    before = []
-    try:
-        deadline = time.time() + 600
-        while time.time() < deadline and proc.poll() is None:
-            time.sleep(0.2)
-            if db.exists():
-                try:
-                    with Store(db) as st:
-                        before = finished(st)
-                except sqlite3.OperationalError:
-                    continue
-                if len(before) >= 3:
-                    break
-        assert proc.poll() is None, "the search ended before it could be killed: " + proc.stderr.read().decode()[-2000:]
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    with Store(db) as st:
-        before = finished(st)
-    assert 3 <= len(before) < 8
-    r = subprocess.run(_sigkill_cmd(db) + ["--resume"], capture_output=True, text=True, cwd=ROOT, timeout=900)
-    assert r.returncode == 0, r.stderr[-3000:]
-    with Store(db) as st:
-        after = finished(st)
-        assert len(after) == 8  # the budget, counted across the kill
-        assert len({t.hash for t in after}) == 8  # nothing trained twice
-        kept = {t.number: (t.hash, t.value, t.status) for t in after}
-        for t in before:  # nothing finished before the kill was lost or changed
-            assert kept[t.number] == (t.hash, t.value, t.status)
-        numbers = [t.number for t in st.trials()]
-        assert numbers == list(range(len(numbers)))
+    sigkill_then_resume(_sigkill_cmd(db), db, 8)
 
 
 @pytest.mark.slow

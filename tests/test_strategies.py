@@ -12,12 +12,12 @@ import pytest
 from nasdsl import Genotype, Space
 from nasdsl import plugins
 from nasdsl.strategy import Result, Strategy, Told
-from nasdsl_plugins.strategies import (TPE, Bananas, GridSearch, LocalSearch, RandomSearch, RegularizedEvolution, Reinforce)
+from nasdsl_plugins.strategies import (BOHB, TPE, Bananas, GridSearch, LocalSearch, RandomSearch, RegularizedEvolution, Reinforce)
 
 from .conftest import SPACE_FILES, load
 
 STRATEGIES = {"random": RandomSearch, "grid": GridSearch, "evolution": RegularizedEvolution,
-              "reinforce": Reinforce, "tpe": TPE, "local": LocalSearch, "bananas": Bananas}
+              "reinforce": Reinforce, "tpe": TPE, "local": LocalSearch, "bananas": Bananas, "bohb": BOHB}
 NAMES = list(STRATEGIES)
 
 # A synthetic objective on NAS-Bench-201 genotypes: 3x3 convolutions score most,
@@ -327,7 +327,8 @@ def mean_best(name: str, **options) -> float:
 
 
 @pytest.mark.parametrize("name, options, margin", [("evolution", {}, 0.3), ("tpe", {}, 0.5), ("local", {}, 1.0),
-                                                   ("reinforce", {"lr": 0.01}, 0.5), ("bananas", {}, 1.0)])
+                                                   ("reinforce", {"lr": 0.01}, 0.5), ("bananas", {}, 1.0),
+                                                   ("bohb", {}, 0.5)])
 def test_beats_random(name, options, margin):
     assert mean_best(name, **options) > mean_best("random") + margin
 

@@ -37,6 +37,94 @@ RECIPE_OPTIONS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight
                   "label_smoothing", "drop_path", "auxiliary_weight", "device", "max_steps")
 
 
+def flag(name: str, value: Any) -> bool:
+    """A yes/no option as given in Python (True) or on the command line (``-E save_model=false``)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"option {name} is true or false, got {value!r}")
+
+
+class CurveStop:
+    """The ``curve_stop`` option of ``train``: learning-curve early stopping (``nasdsl_plugins.curves``).
+
+    After each epoch from ``curve_min_epochs`` (3) on, the validation accuracies so far are extrapolated
+    to the last epoch; the trial stops when its chance of beating the best finished trial's final accuracy
+    is below ``curve_threshold`` (0.05), unless its last epoch gained more than the best trial's did at the
+    same epoch.  The best is the finished trial, trained to the end, with the highest ``valid_acc``; each
+    trial's curve is kept as its ``curve_E`` metrics (the estimator's bookkeeping, as successive halving's
+    rungs are).  A stopped trial is recorded completed with ``stopped`` 1, ``stopped_epoch``, the accuracy
+    it reached and ``predicted_valid_acc``, the forecast it was stopped on; strategies are told all of it
+    (its value is the accuracy it reached, not the forecast)."""
+
+    CURVE_OPTIONS = ("curve_stop", "curve_min_epochs", "curve_threshold")
+
+    def _load_curves(self, options: dict[str, Any]) -> None:
+        self.curve_stop = flag("curve_stop", options.get("curve_stop", False))
+        self.curve_min_epochs = int(options.get("curve_min_epochs", 3))
+        self.curve_threshold = float(options.get("curve_threshold", 0.05))
+        if self.curve_min_epochs < 3:
+            raise ValueError(f"curve_min_epochs must be at least 3 (a curve needs three points), got "
+                             f"{self.curve_min_epochs}")
+        if not 0 < self.curve_threshold < 1:
+            raise ValueError(f"curve_threshold is a probability in (0, 1), got {self.curve_threshold}")
+        if self.curve_stop:
+            self.bookkeeping = ("curve_",)
+            self.measures = tuple(self.measures or ()) + ("stopped", "stopped_epoch", "predicted_valid_acc")
+
+    def history(self, finished) -> dict[str, Any]:
+        if not self.curve_stop:
+            return super().history(finished)
+        best, best_value = None, -math.inf
+        for t in finished:
+            m = t.metrics
+            if t.status != "completed" or m.get("stopped") or m.get("valid_acc") is None:
+                continue
+            if m["valid_acc"] > best_value:
+                best, best_value = t, float(m["valid_acc"])
+        if best is None:
+            return {"curves": {}}
+        curve = [float(best.metrics[f"curve_{e}"]) for e in range(1, 1 + int(best.metrics.get("epochs", 0)))
+                 if f"curve_{e}" in best.metrics]
+        return {"curves": {"best": curve, "best_final": best_value}}
+
+    def _curve_watch(self, trial: TrialSpec, total: int):
+        """The ``on_epoch`` callback of this trial's training, and the dict where it writes what it decided."""
+        from .curves import decide
+
+        seen = trial.extra.get("curves") or {}
+        said: dict[str, float] = {}
+
+        def on_epoch(history) -> bool:
+            if not self.curve_stop or "best_final" not in seen:
+                return False
+            curve = [h["valid_acc"] for h in history]
+            d = decide(curve, seen["best"], seen["best_final"], total, self.curve_min_epochs, self.curve_threshold)
+            if d.stop:
+                said.update(stopped=1.0, stopped_epoch=float(len(curve)), predicted_valid_acc=float(d.predicted),
+                            stop_chance=float(d.chance))
+            return d.stop
+
+        return on_epoch, said
+
+    def _epochs_run(self, recipe) -> int:
+        """The epochs a trial of this recipe trains (``max_steps`` may end it before ``epochs``)."""
+        if not recipe.max_steps:
+            return recipe.epochs
+        per_epoch = math.ceil(len(self.dataset.y_train) / recipe.batch_size)
+        return min(recipe.epochs, math.ceil(recipe.max_steps / per_epoch))
+
+    def _curve_metrics(self, history, said: dict[str, float]) -> dict[str, float]:
+        if not self.curve_stop:
+            return {}
+        out = {f"curve_{int(h['epoch'])}": float(h["valid_acc"]) for h in history}
+        return {**out, "stopped": 0.0, **said}
+
+
 class LatencyTable:
     """An estimator's ``latency_table=PATH`` option (a table of ``nasdsl latency``): the metric ``latency``, the
     table's prediction in ms, checked before training against a ``where latency < ...``; an estimator that
@@ -137,14 +225,14 @@ class ProxyFilter:
         return got
 
 
-class TrainEstimator(ProxyFilter, OnDataset, LatencyTable, Estimator):
+class TrainEstimator(CurveStop, ProxyFilter, OnDataset, LatencyTable, Estimator):
     name = "train"
     objective = "valid_acc"
     measures = ("valid_acc", "valid_loss", "test_acc", "test_loss", "train_loss", "epochs", "steps", "train_seconds")
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
-        return cls.common_options()
+        return cls.common_options() + CurveStop.CURVE_OPTIONS
 
     @classmethod
     def common_options(cls) -> tuple[str, ...]:
@@ -165,9 +253,10 @@ class TrainEstimator(ProxyFilter, OnDataset, LatencyTable, Estimator):
         self._check_hyperparameters(space)
         if "epochs" not in self.searched:
             self.recipe_overrides.setdefault("epochs", 10)
-        self.save_model = bool(options.get("save_model", True))
+        self.save_model = flag("save_model", options.get("save_model", True))
         self._load_latency(options, self.dataset.input_shape, measured=True)
         self._load_filter(space, data, options)
+        self._load_curves(options)
 
     def _check_recipe(self) -> None:
         """A bad option value (``lr=-1``, ``batch_size=abc``, ``device=cuda`` without a GPU) stops the search
@@ -204,9 +293,11 @@ class TrainEstimator(ProxyFilter, OnDataset, LatencyTable, Estimator):
 
     def evaluate(self, trial: TrialSpec) -> dict[str, float]:
         self._check_classes(trial)
-        result = self.backend.train(trial.arch, self.dataset, self.recipe(trial))
+        recipe = self.recipe(trial)
+        on_epoch, said = self._curve_watch(trial, self._epochs_run(recipe))
+        result = self.backend.train(trial.arch, self.dataset, recipe, on_epoch=on_epoch if self.curve_stop else None)
         self._save(trial, result.model)
-        return {**result.metrics, **self._latency(trial.arch, result.model)}
+        return {**result.metrics, **self._curve_metrics(result.history, said), **self._latency(trial.arch, result.model)}
 
     def _save(self, trial: TrialSpec, model) -> None:
         if self.save_model and trial.workdir is not None:

@@ -7,6 +7,7 @@
 ``tpe``        optuna's TPE sampler through its ask/tell interface (optuna)
 ``local``      first-improvement hill climbing over neighbours, random restarts
 ``bananas``    an ensemble of MLP predictors picks mutations of the best by Thompson sampling (scikit-learn)
+``bohb``       BOHB: optuna's multivariate TPE fitted on the largest rung of Hyperband's brackets with enough points
 
 Every strategy maximizes ``Result.value``, treats a failed trial (value None) as
 the worst, skips genotypes already told or in flight, and is seeded.  Importing
@@ -18,6 +19,7 @@ from __future__ import annotations
 from nasdsl import hookimpl
 
 from .bananas import Bananas
+from .bohb import BOHB
 from .evolution import RegularizedEvolution
 from .grid import GridSearch
 from .local import LocalSearch
@@ -35,7 +37,8 @@ def register_strategies(register) -> None:
     register("tpe", TPE)
     register("local", LocalSearch)
     register("bananas", Bananas)
+    register("bohb", BOHB)
 
 
-__all__ = ["Bananas", "GridSearch", "LocalSearch", "RandomSearch", "Reinforce", "RegularizedEvolution", "TPE",
+__all__ = ["BOHB", "Bananas", "GridSearch", "LocalSearch", "RandomSearch", "Reinforce", "RegularizedEvolution", "TPE",
            "register_strategies"]

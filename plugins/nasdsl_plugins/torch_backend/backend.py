@@ -105,7 +105,7 @@ class TorchBackend:
         return build(arch, lambda op: plugins.ops.get_op(op, "torch"), drop_path=drop_path, auxiliary=auxiliary)
 
     def train(self, arch: Architecture, data, recipe=None, *, progress: bool = False, checkpoint=None,
-              resume: bool = False, save=None):
+              resume: bool = False, save=None, on_epoch=None):
         """Build ``arch`` and train it on ``data``: returns a FitResult (metrics incl. params and flops, history).
 
         The recipe is the defaults, then the architecture's ``hp`` values, then ``recipe``
@@ -122,7 +122,7 @@ class TorchBackend:
         model = self.build(arch, auxiliary=base.auxiliary_weight > 0)
         params = self.count_params(model)
         flops = self.flops(model, arch.input_shape)
-        result = fit(model, data, base, progress=progress, checkpoint=checkpoint, resume=resume)
+        result = fit(model, data, base, progress=progress, checkpoint=checkpoint, resume=resume, on_epoch=on_epoch)
         result.metrics.update(params=float(params), flops=float(flops))
         if save:
             export = self.build(arch)

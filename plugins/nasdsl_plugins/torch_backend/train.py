@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -147,12 +147,14 @@ class FitResult:
 
 def fit(model: nn.Module, data: Dataset, recipe: Recipe = Recipe(), *, progress: bool = False,
         checkpoint: str | Path | None = None, resume: bool = False, until_epoch: int | None = None,
-        console: Any = None) -> FitResult:
+        console: Any = None, on_epoch: Callable[[list[dict[str, float]]], bool] | None = None) -> FitResult:
     """Train ``model`` on ``data.train``; report train loss, valid and test accuracy.
 
     ``until_epoch`` stops after that many epochs of the recipe's schedule (the learning rate
     still follows the full ``recipe.epochs``); with a checkpoint, a later call with
-    ``resume=True`` continues the same run — what successive halving needs.
+    ``resume=True`` continues the same run — what successive halving needs.  ``on_epoch(history)``
+    is called after each epoch with every epoch's record so far; a true return stops training there
+    (learning-curve early stopping).
 
     Raises:
         TrainingError: when the loss becomes NaN or infinite (the run is recorded as failed by a search).
@@ -240,6 +242,8 @@ def fit(model: nn.Module, data: Dataset, recipe: Recipe = Recipe(), *, progress:
                             "lr": opt.param_groups[0]["lr"]})
             if ckpt is not None:
                 save_checkpoint(ckpt, model, opt, sched, epoch + 1, step, gen, history)
+            if on_epoch is not None and on_epoch(history):
+                break
     finally:
         if bar is not None:
             bar.stop()
