@@ -176,6 +176,10 @@ class Strategy:
     def ask(self) -> Genotype:
         raise NotImplementedError
 
+    def set_budget(self, budget: int) -> None:
+        """Told by the search, before it replays the history, how many finished trials it runs in all (a
+        strategy with a schedule over the budget, Q-learning's epsilon, reads it); the default ignores it."""
+
     def tell(self, genotype: Genotype, result: Result) -> None:
         h = self.hash(genotype)
         self.seen[h] = result

@@ -200,6 +200,7 @@ class Search:
 
         history = self.store.trials()
         self.finished = [t for t in history if t.status in ("completed", "failed")]
+        getattr(self.strategy, "set_budget", lambda budget: None)(self.budget)
         self.strategy.replay([Told(t.genotype, Result(t.value, t.metrics, t.status)) for t in history])
         done = len(self.finished)
         exhausted = self.store.meta().get("exhausted")
