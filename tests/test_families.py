@@ -1,4 +1,4 @@
-"""The seeds' other search families: Q-learning (MetaQNN)."""
+"""The seeds' other search families: Q-learning (MetaQNN), hierarchical evolution (Liu et al. 2018)."""
 
 from __future__ import annotations
 
@@ -84,4 +84,50 @@ def test_a_search_sets_the_budget_and_resumes_after_sigkill(tmp_path):
     cmd = [sys.executable, "-m", "nasdsl", "search", NB201, "-p", "C=4", "-p", "N=1", "--strategy", "qlearning",
            "--estimator", "train", "-E", "epochs=1", "-E", "fraction=0.4", "--budget", "8", "--store", str(db),
            "--seed", "4", "--quiet"]
+    sigkill_then_resume(cmd, db, 8)
+
+
+# ------------------------------------------------------------ hierarchical evolution
+HIER = str(ROOT / "spaces" / "hierarchical.nas")
+
+
+def test_hierarchical_evolution_starts_from_the_trivial_genotype_and_never_removes_anyone():
+    space = Space.from_file(HIER)
+    h = get_strategy("hierarchical")(space, seed=0, population=8, init_mutations=50)
+    trivial = h.trivial.values
+    level1 = [n for n in trivial if n.startswith("motif2")]
+    assert level1 and all(trivial[n] == "identity" for n in level1)  # every motif an identity mapping
+    score = {}
+    for i in range(30):
+        g = h.ask()
+        if i < 8:  # the initial population: the trivial genotype after 50 mutations, all different from it
+            changed = sum(1 for n, v in g.values.items() if trivial[n] != v)
+            assert changed >= 10, changed
+        score[h.hash(g)] = i % 7 * 0.1
+        h.tell(g, Result(score[h.hash(g)]))
+        assert len(h.members) == i + 1  # every told individual stays
+    assert h.tournament_size() == 2  # ceil(5 % of 30)
+    first = [m[0] for m in h.members[:8]]
+    assert all(any(m[0] == g for m in h.members) for g in first)  # the oldest are still there
+    h.tell(h.members[0][0], Result(0.0, status="cached"))  # a repeat answered from the store: no new member
+    assert len(h.members) == 30
+
+
+def test_a_tournament_winner_is_mutated_in_one_decision():
+    space = Space.from_file(NB201, params={"C": 4, "N": 1})
+    h = get_strategy("hierarchical")(space, seed=1, population=4, init_mutations=5, tournament=1.0)
+    best = None
+    for i in range(4):
+        g = h.ask()
+        h.tell(g, Result(float(i)))
+        best = g
+    child = h.ask()  # the tournament is the whole population: its best (the last, 3.0) is the parent
+    assert sum(1 for n in best.values if best.values[n] != child.values[n]) == 1
+
+
+def test_hierarchical_evolution_resumes_after_sigkill(tmp_path):
+    db = tmp_path / "h.db"
+    cmd = [sys.executable, "-m", "nasdsl", "search", NB201, "-p", "C=4", "-p", "N=1", "--strategy", "hierarchical",
+           "-S", "population=4", "--estimator", "train", "-E", "epochs=1", "-E", "fraction=0.4", "--budget", "8",
+           "--store", str(db), "--seed", "6", "--quiet"]
     sigkill_then_resume(cmd, db, 8)

@@ -217,7 +217,7 @@ def test_unknown_name_lists_the_available_ones(hook, registry, get, builtins):
 
 
 def test_unknown_strategy_message():
-    with pytest.raises(PluginError, match=r"^unknown strategy 'evolve'; available: bananas, bohb, darts, drnas, enas, evolution, fairnas, fbnet, gdas, grid, local, ofa, oneshot, pcdarts, pdarts, proxyless, "):
+    with pytest.raises(PluginError, match=r"^unknown strategy 'evolve'; available: bananas, bohb, darts, drnas, enas, evolution, fairnas, fbnet, gdas, grid, hierarchical, local, ofa, oneshot, pcdarts, pdarts, proxyless, "):
         plugins.get_strategy("evolve")
 
 

@@ -12,13 +12,13 @@ import pytest
 from nasdsl import Genotype, Space
 from nasdsl import plugins
 from nasdsl.strategy import Result, Strategy, Told
-from nasdsl_plugins.strategies import (BOHB, TPE, Bananas, GridSearch, LocalSearch, QLearning, RandomSearch, RegularizedEvolution, Reinforce)
+from nasdsl_plugins.strategies import (BOHB, TPE, Bananas, GridSearch, HierarchicalEvolution, LocalSearch, QLearning, RandomSearch, RegularizedEvolution, Reinforce)
 
 from .conftest import SPACE_FILES, load
 
 STRATEGIES = {"random": RandomSearch, "grid": GridSearch, "evolution": RegularizedEvolution,
               "reinforce": Reinforce, "tpe": TPE, "local": LocalSearch, "bananas": Bananas, "bohb": BOHB,
-              "qlearning": QLearning}
+              "qlearning": QLearning, "hierarchical": HierarchicalEvolution}
 NAMES = list(STRATEGIES)
 
 # A synthetic objective on NAS-Bench-201 genotypes: 3x3 convolutions score most,
@@ -329,7 +329,8 @@ def mean_best(name: str, **options) -> float:
 
 @pytest.mark.parametrize("name, options, margin", [("evolution", {}, 0.3), ("tpe", {}, 0.5), ("local", {}, 1.0),
                                                    ("reinforce", {"lr": 0.01}, 0.5), ("bananas", {}, 1.0),
-                                                   ("bohb", {}, 0.5), ("qlearning", {"epsilon": 0.1, "init_utility": 2.2}, 0.3)])
+                                                   ("bohb", {}, 0.5), ("qlearning", {"epsilon": 0.1, "init_utility": 2.2}, 0.3),
+                                                   ("hierarchical", {"population": 20, "tournament": 0.25}, 0.5)])
 def test_beats_random(name, options, margin):
     assert mean_best(name, **options) > mean_best("random") + margin
 

@@ -7,6 +7,7 @@
 ``tpe``        optuna's TPE sampler through its ask/tell interface (optuna)
 ``local``      first-improvement hill climbing over neighbours, random restarts
 ``bananas``    an ensemble of MLP predictors picks mutations of the best by Thompson sampling (scikit-learn)
+``hierarchical``  Liu et al.'s asynchronous tournament evolution: trivial genotype diversified, nothing removed
 ``qlearning``  MetaQNN's tabular Q-learning over the decisions in order, epsilon-greedy, experience replay
 ``bohb``       BOHB: optuna's multivariate TPE fitted on the largest rung of Hyperband's brackets with enough points
 
@@ -23,6 +24,7 @@ from .bananas import Bananas
 from .bohb import BOHB
 from .evolution import RegularizedEvolution
 from .grid import GridSearch
+from .hierarchical import HierarchicalEvolution
 from .local import LocalSearch
 from .qlearning import QLearning
 from .random_search import RandomSearch
@@ -41,7 +43,8 @@ def register_strategies(register) -> None:
     register("bananas", Bananas)
     register("bohb", BOHB)
     register("qlearning", QLearning)
+    register("hierarchical", HierarchicalEvolution)
 
 
-__all__ = ["BOHB", "Bananas", "GridSearch", "LocalSearch", "QLearning", "RandomSearch", "Reinforce", "RegularizedEvolution", "TPE",
+__all__ = ["BOHB", "Bananas", "GridSearch", "HierarchicalEvolution", "LocalSearch", "QLearning", "RandomSearch", "Reinforce", "RegularizedEvolution", "TPE",
            "register_strategies"]
