@@ -542,6 +542,16 @@ def _resume_command() -> str:
     return shlex.join(argv)
 
 
+def _say_how_to_resume(search: Any, said: str) -> None:
+    """``said``, how many finished trials the store keeps, and the command that resumes the search."""
+    from .store import Store
+
+    with Store(search.store_path, readonly=True) as st:
+        n = st.finished_count()
+    print(f"{said}{n} finished trials are in the store '{search.store_path}'; resume with:\n  " + _resume_command(),
+          file=sys.stderr)
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from .executor import ExecutorError
     from .search import Search
@@ -568,17 +578,11 @@ def cmd_search(args: argparse.Namespace) -> int:
     try:
         result = search.run(progress=not args.quiet)
     except ExecutorError as e:  # the cluster went away (or cannot run a trial): the store keeps what finished
-        with Store(search.store_path, readonly=True) as st:
-            n = st.finished_count()
-        print(f"error: {e}\n{n} finished trials are in the store '{search.store_path}'; resume with:\n  "
-              + _resume_command(), file=sys.stderr)
+        _say_how_to_resume(search, f"error: {e}\n")
         return 1
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
-        with Store(search.store_path, readonly=True) as st:
-            n = st.finished_count()
-        print(f"interrupted: {n} finished trials are in the store '{search.store_path}'; resume with:\n  "
-              + _resume_command(), file=sys.stderr)
+        _say_how_to_resume(search, "interrupted: ")
         return 130
     finally:
         search.close()

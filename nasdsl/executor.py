@@ -38,7 +38,7 @@ worker died.  The loop sees only the three outcomes above.
 from __future__ import annotations
 
 from concurrent.futures import Future
-from typing import Any, Callable, ClassVar, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 from .errors import NasdslError
 
@@ -62,29 +62,4 @@ class Executor(Protocol):
     def shutdown(self, wait: bool = True) -> None: ...
 
 
-class BaseExecutor:
-    """A convenience base: declared options (``defaults``), anything else refused with the executor's name."""
-
-    name: ClassVar[str] = "executor"
-    defaults: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self, workers: int = 1, **options: Any):
-        unknown = sorted(set(options) - set(self.defaults))
-        if unknown:
-            have = ", ".join(sorted(self.defaults)) or "none"
-            raise ValueError(f"executor '{self.name}' has no option {', '.join(unknown)}; its options: {have}")
-        self.workers = max(1, int(workers))
-        self.config = {**self.defaults, **options}
-
-    @classmethod
-    def option_names(cls) -> tuple[str, ...]:
-        return tuple(cls.defaults)
-
-    def submit(self, fn: Callable[[Any], Any], payload: Any) -> Future:
-        raise NotImplementedError
-
-    def shutdown(self, wait: bool = True) -> None:
-        pass
-
-
-__all__ = ["BaseExecutor", "Executor", "ExecutorError", "WorkerLost"]
+__all__ = ["Executor", "ExecutorError", "WorkerLost"]

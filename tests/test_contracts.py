@@ -290,3 +290,40 @@ def test_in_flight_bookkeeping_is_public():
     again = Marking(nb201(), seed=4)
     again.replay(history)
     assert again.dropped == [] and again.pending == {} and again.ask() == own.ask()
+
+
+def test_a_strategy_reading_its_options_the_old_way_keeps_them_in_the_store(tmp_path):
+    """A third-party strategy that overrides ``option_names`` and reads ``self.options`` (no ``defaults``):
+    the store keeps those options, so a resume with another value is refused as another search."""
+    from nasdsl import hookimpl
+    from nasdsl.search import Search, SearchError
+    from nasdsl.testing import registered
+
+    class OldWay(Strategy):
+        name = "oldway"
+
+        @classmethod
+        def option_names(cls):
+            return ("width",)
+
+        def ask(self):
+            return self.fresh(lambda: self.space.sample(self.rng))
+
+    class P:
+        @hookimpl
+        def register_strategies(self, register):
+            register("oldway", OldWay)
+
+    nb201 = str(ROOT / "spaces" / "nasbench201.nas")
+    db = tmp_path / "o.db"
+    common = dict(strategy="oldway", estimator="cost", store=db, executor="inprocess", params={"C": 4, "N": 1})
+    with registered(P(), name="oldway-plugin"):
+        s = Search(nb201, budget=2, strategy_options={"width": "3"}, **common)
+        s.run()
+        assert s.store.meta()["strategy_config"] == {"width": "3"}
+        s.close()
+        with pytest.raises(SearchError, match="strategy_config"):
+            Search(nb201, budget=3, resume=True, strategy_options={"width": "4"}, **common)
+        s = Search(nb201, budget=3, resume=True, strategy_options={"width": "3"}, **common)
+        assert s.run().counts["completed"] == 3
+        s.close()

@@ -92,7 +92,7 @@ def test_curve_stop_trains_a_hopeless_trial_fewer_epochs_and_says_so(tmp_path):
     assert h["best_final"] == full["valid_acc"] and h["best"] == [full[f"curve_{e}"] for e in range(1, 9)]
     with pytest.raises(ValueError, match="curve_min_epochs must be at least 3"):
         get_estimator("train")(space, data="digits", curve_stop=True, curve_min_epochs=2)
-    with pytest.raises(ValueError, match="option curve_stop is true or false, got 'maybe'"):
+    with pytest.raises(ValueError, match="option curve_stop is true or false; got 'maybe'"):
         get_estimator("train")(space, data="digits", curve_stop="maybe")
     assert get_estimator("train")(space, data="digits", save_model="false").save_model is False
 

@@ -111,26 +111,26 @@ class Search:
                 "space_digest": self._digest()}
 
     def _strategy_config(self) -> Any:
-        """The strategy's options as it reads them (defaults applied, values typed), as the store keeps them."""
-        config = getattr(self.strategy, "config", None)
-        if not getattr(type(self.strategy), "defaults", None) and getattr(self.strategy, "options", None):
-            config = None  # options read the old way (option_names, self.options): those are what it runs with
+        """The strategy's options as it reads them (defaults applied, values typed), as the store keeps them:
+        its ``config`` where it declares ``defaults``, else its ``options`` (read the old way, or a one-shot
+        strategy's, defaults applied)."""
+        s = self.strategy
+        config = getattr(s, "config", None) if getattr(type(s), "defaults", None) else None
         if not isinstance(config, dict):
-            config = getattr(self.strategy, "options", None)
+            config = getattr(s, "options", None)
         if not isinstance(config, dict):
             config = self.strategy_options
         return json.loads(json.dumps(config, sort_keys=True, default=str))
 
     def _digest(self) -> str:
-        """A hash of every .nas file the space was compiled from: a resumed search refuses an edited space."""
+        """A hash of every .nas file the space was compiled from (the sources read once, when the search was
+        made, and sent with its trials): a resumed search refuses an edited space."""
         import hashlib
 
         h = hashlib.sha256()
         for key in sorted(self.space.program.modules):
-            try:
-                h.update(Path(key).read_bytes())
-            except OSError:
-                h.update(key.encode())
+            text = self.space_ref.sources.get(key)
+            h.update(key.encode() if text is None else text.encode("utf-8"))
         return h.hexdigest()[:16]
 
     def _trial_key(self) -> str:

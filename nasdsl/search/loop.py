@@ -29,20 +29,21 @@ MAX_IDLE_ASKS = 200  # proposals in a row that evaluate nothing new: the space (
 
 class Gate:
     """The loop's one de-duplication layer: a proposal is answered from the store (evaluated or rejected
-    before, in this run or an earlier one), dropped (the same architecture is in flight), or run.
+    before, in this run or an earlier one), dropped (the same architecture is in flight), or run; the
+    trials in flight are kept here, by their futures.
 
     (A strategy keeps its own memory of what it proposed, to avoid proposing it again; the gate is what
     makes a repeat cost nothing when a strategy proposes one anyway.)"""
 
     def __init__(self, store: Any):
         self.store = store
-        self.inflight: set[str] = set()
+        self.inflight: dict[Future, tuple[Genotype, str]] = {}  # future -> (genotype, canonical hash)
 
     def stored(self, h: str) -> Optional[TrialRecord]:
         return self.store.lookup(h)
 
     def running(self, h: str) -> bool:
-        return h in self.inflight
+        return any(h == running for _, running in self.inflight.values())  # at most `workers` of them
 
 
 @dataclass
@@ -53,24 +54,25 @@ class Loop:
     executor: Any
     runner: Callable[[dict[str, Any]], Outcome]
     notify: Callable[[TrialRecord], None]
-    inflight: dict[Future, tuple[Genotype, str]] = field(default_factory=dict)
     idle: int = 0  # proposals in a row that evaluated nothing new
+    gate: Gate = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.gate = Gate(self.search.store)
 
     def run(self) -> bool:
         """Run to the budget; True when it stopped early (the strategy only proposed known architectures)."""
-        s = self.search
-        gate = Gate(s.store)
+        s, inflight = self.search, self.gate.inflight
         done = s.store.finished_count()
         while True:
-            while done + len(self.inflight) < s.budget and len(self.inflight) < self.executor.workers \
+            while done + len(inflight) < s.budget and len(inflight) < self.executor.workers \
                     and self.idle < MAX_IDLE_ASKS:
-                self.ask(gate)
-            if not self.inflight:
+                self.ask()
+            if not inflight:
                 return self.idle >= MAX_IDLE_ASKS
-            finished, _ = wait(list(self.inflight), return_when=FIRST_COMPLETED)
+            finished, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
             for fut in finished:
-                g, h = self.inflight.pop(fut)
-                gate.inflight.discard(h)
+                g, h = inflight.pop(fut)
                 rec = s.record(g, h, _outcome(fut, s.executor_name))
                 s.strategy.tell(g, Result(rec.value, rec.metrics, rec.status))
                 if rec.status in ("completed", "failed"):
@@ -81,8 +83,8 @@ class Loop:
                     self.idle += 1
                 self.notify(rec)
 
-    def ask(self, gate: Gate) -> None:
-        s = self.search
+    def ask(self) -> None:
+        s, gate = self.search, self.gate
         g = s.strategy.ask()
         h = s.strategy.hash(g)
         known = gate.stored(h)
@@ -95,9 +97,8 @@ class Loop:
             s.strategy.tell(g, Result(None, {}, "cached"))
             self.idle += 1
         else:
-            fut = self.executor.submit(self.runner, s.payload(s.store.count() + len(self.inflight), g, h))
-            self.inflight[fut] = (g, h)
-            gate.inflight.add(h)
+            fut = self.executor.submit(self.runner, s.payload(s.store.count() + len(gate.inflight), g, h))
+            gate.inflight[fut] = (g, h)
 
 
 def _outcome(fut: Future, executor: str = "executor") -> Outcome:

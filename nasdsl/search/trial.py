@@ -38,8 +38,9 @@ class SpaceRef:
     params: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)  # every .nas file compiled from: path -> text
 
-    def load(self) -> Space:
-        file = self.local_file()
+    def load(self, file: Optional[str] = None) -> Space:
+        """The compiled space (cached), from ``file`` when the caller resolved :meth:`local_file` already."""
+        file = file or self.local_file()
         return _cached_space(file, self.network, tuple(sorted(self.params.items())), _stamp(file))
 
     def local_file(self) -> str:
@@ -51,14 +52,19 @@ class SpaceRef:
 
     @staticmethod
     def sources_of(space: Space) -> dict[str, str]:
-        """The text of every file a compiled space was read from (the root and what it imports)."""
+        """The text of every file a compiled space was read from (the root and what it imports), exactly as
+        on disk (no newline translation), so it also serves as what the store's space digest hashes."""
         out = {}
         for key in sorted(space.program.modules):
             try:
-                out[key] = Path(key).read_text(encoding="utf-8")
+                out[key] = _read_text(key)
             except (OSError, UnicodeDecodeError):
                 pass  # compiled from a text: nothing on disk to send
         return out
+
+
+def _read_text(path: str) -> str:
+    return Path(path).read_bytes().decode("utf-8")
 
 
 _SPACES: dict[tuple, Space] = {}
@@ -83,7 +89,7 @@ def _reads_as(path: str, text: str) -> bool:
     key = (path, _stamp(path))
     if key not in _TEXTS:
         try:
-            _TEXTS[key] = _digest(Path(path).read_text(encoding="utf-8"))
+            _TEXTS[key] = _digest(_read_text(path))
         except (OSError, UnicodeDecodeError):
             _TEXTS[key] = ""
     return _TEXTS[key] == _digest(text)
@@ -100,7 +106,7 @@ def _written(sources: dict[str, str], root_file: str) -> str:
         if not _reads_as(str(target), text):  # missing, or not what was sent (a half-written or foreign file)
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")  # per writer
-            tmp.write_text(text, encoding="utf-8")
+            tmp.write_bytes(text.encode("utf-8"))  # as sent: no newline translation
             os.replace(tmp, target)
     return str(base / Path(root_file).as_posix().lstrip("/"))
 
@@ -112,12 +118,12 @@ def _cached_space(file: str, network: Optional[str], params: tuple, stamp: tuple
     return _SPACES[key]
 
 
-def _cached_estimator(ref: SpaceRef, name: str, data: str, options: dict[str, Any]):
-    file = ref.local_file()
+def _cached_estimator(ref: SpaceRef, name: str, data: str, options: dict[str, Any], file: Optional[str] = None):
+    file = file or ref.local_file()
     key = (file, _stamp(file), ref.network, tuple(sorted(ref.params.items())), name, data,
            tuple(sorted(options.items())))
     if key not in _ESTIMATORS:
-        _ESTIMATORS[key] = plugins.get_estimator(name)(ref.load(), data=data, **options)
+        _ESTIMATORS[key] = plugins.get_estimator(name)(ref.load(file), data=data, **options)
     return _ESTIMATORS[key]
 
 
@@ -186,8 +192,9 @@ def _evaluate(payload: dict[str, Any]) -> dict[str, Any]:
     from ..estimator import TrialSpec
 
     ref = SpaceRef(**payload["space"])
-    space = ref.load()
-    est = _cached_estimator(ref, payload["estimator"], payload["data"], payload["estimator_options"])
+    file = ref.local_file()  # checks the sources once per trial
+    space = ref.load(file)
+    est = _cached_estimator(ref, payload["estimator"], payload["data"], payload["estimator_options"], file)
     genotype = space.validate(Genotype(values=payload["genotype"]))
     pre = genotype_metrics(space, genotype.values)  # edges, count(OP): read off the genotype, nothing built
     c = broken(space, pre)

@@ -31,7 +31,7 @@ from nasdsl import hookimpl
 from nasdsl.constraints import model_metrics
 from nasdsl.datasets import load_dataset
 from nasdsl.estimator import Estimator, TrialSpec
-from nasdsl.plugins import get_backend
+from nasdsl.plugins import convert_option, get_backend
 
 RECIPE_OPTIONS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule", "grad_clip",
                   "label_smoothing", "drop_path", "auxiliary_weight", "device", "max_steps")
@@ -39,14 +39,10 @@ RECIPE_OPTIONS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight
 
 def flag(name: str, value: Any) -> bool:
     """A yes/no option as given in Python (True) or on the command line (``-E save_model=false``)."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"option {name} is true or false, got {value!r}")
+    try:
+        return convert_option(bool, value)
+    except ValueError as e:
+        raise ValueError(f"option {name} {e}") from None
 
 
 class CurveStop:
@@ -100,7 +96,7 @@ class CurveStop:
         said: dict[str, float] = {}
 
         def on_epoch(history) -> bool:
-            if not self.curve_stop or "best_final" not in seen:
+            if "best_final" not in seen:  # nothing finished to beat yet
                 return False
             curve = [h["valid_acc"] for h in history]
             d = decide(curve, seen["best"], seen["best_final"], total, self.curve_min_epochs, self.curve_threshold)
@@ -110,13 +106,6 @@ class CurveStop:
             return d.stop
 
         return on_epoch, said
-
-    def _epochs_run(self, recipe) -> int:
-        """The epochs a trial of this recipe trains (``max_steps`` may end it before ``epochs``)."""
-        if not recipe.max_steps:
-            return recipe.epochs
-        per_epoch = math.ceil(len(self.dataset.y_train) / recipe.batch_size)
-        return min(recipe.epochs, math.ceil(recipe.max_steps / per_epoch))
 
     def _curve_metrics(self, history, said: dict[str, float]) -> dict[str, float]:
         if not self.curve_stop:
@@ -294,7 +283,9 @@ class TrainEstimator(CurveStop, ProxyFilter, OnDataset, LatencyTable, Estimator)
     def evaluate(self, trial: TrialSpec) -> dict[str, float]:
         self._check_classes(trial)
         recipe = self.recipe(trial)
-        on_epoch, said = self._curve_watch(trial, self._epochs_run(recipe))
+        from .torch_backend.train import epochs_run
+
+        on_epoch, said = self._curve_watch(trial, epochs_run(recipe, len(self.dataset.y_train)))
         result = self.backend.train(trial.arch, self.dataset, recipe, on_epoch=on_epoch if self.curve_stop else None)
         self._save(trial, result.model)
         return {**result.metrics, **self._curve_metrics(result.history, said), **self._latency(trial.arch, result.model)}

@@ -145,6 +145,17 @@ class FitResult:
     model: Any = None
 
 
+def _total_steps(recipe: Recipe, n_train: int) -> int:
+    """The optimizer steps a run of ``recipe`` on ``n_train`` examples takes (``max_steps`` may cut it)."""
+    total = math.ceil(n_train / recipe.batch_size) * recipe.epochs
+    return min(total, recipe.max_steps) if recipe.max_steps else total
+
+
+def epochs_run(recipe: Recipe, n_train: int) -> int:
+    """The epochs :func:`fit` trains (``max_steps`` may end it before ``recipe.epochs``)."""
+    return math.ceil(_total_steps(recipe, n_train) / math.ceil(n_train / recipe.batch_size))
+
+
 def fit(model: nn.Module, data: Dataset, recipe: Recipe = Recipe(), *, progress: bool = False,
         checkpoint: str | Path | None = None, resume: bool = False, until_epoch: int | None = None,
         console: Any = None, on_epoch: Callable[[list[dict[str, float]]], bool] | None = None) -> FitResult:
@@ -173,10 +184,7 @@ def fit(model: nn.Module, data: Dataset, recipe: Recipe = Recipe(), *, progress:
         opt = torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
     else:
         opt = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
-    steps_per_epoch = math.ceil(len(yt) / recipe.batch_size)
-    total_steps = steps_per_epoch * recipe.epochs
-    if recipe.max_steps:
-        total_steps = min(total_steps, recipe.max_steps)
+    total_steps = _total_steps(recipe, len(yt))
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total_steps))
              if recipe.schedule == "cosine" else torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0))
     use_amp = recipe.amp and device.type == "cuda"
